@@ -1,0 +1,354 @@
+// The Node-API surface: a few coarse calls over the C kernels. Every length and type received from
+// JavaScript is checked here before a kernel sees a pointer. Long work runs on worker threads.
+#include <napi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels.h"
+
+namespace {
+
+constexpr int64_t kMaxThreads = 256;
+// Rows converted to F32 at a time per thread: bounds scratch memory and the cancel latency.
+constexpr int64_t kScratchElements = 1 << 16;
+
+struct Bytes {
+  uint8_t *data = nullptr;
+  size_t length = 0;
+};
+
+Bytes GetBytes(const Napi::Env &env, const Napi::Value &v, const char *what) {
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    auto ab = ta.ArrayBuffer();
+    return {static_cast<uint8_t *>(ab.Data()) + ta.ByteOffset(), ta.ByteLength()};
+  }
+  if (v.IsDataView()) {
+    auto dv = v.As<Napi::DataView>();
+    return {static_cast<uint8_t *>(dv.ArrayBuffer().Data()) + dv.ByteOffset(), dv.ByteLength()};
+  }
+  if (v.IsArrayBuffer()) {
+    auto ab = v.As<Napi::ArrayBuffer>();
+    return {static_cast<uint8_t *>(ab.Data()), ab.ByteLength()};
+  }
+  throw Napi::TypeError::New(env, std::string(what) + " must be a Buffer, TypedArray or ArrayBuffer");
+}
+
+int64_t GetInt(const Napi::Env &env, const Napi::Object &o, const char *key, int64_t min, int64_t max) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(min) && d <= static_cast<double>(max)) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    throw Napi::RangeError::New(env, std::string(key) + " must be an integer in [" + std::to_string(min) + ", " +
+                                         std::to_string(max) + "]");
+  }
+  return static_cast<int64_t>(d);
+}
+
+size_t CheckedRowBytes(const Napi::Env &env, int type, int64_t n_per_row, int64_t nrows, const char *what) {
+  const qn_type_traits *t = qn_type_info(type);
+  if (!t) throw Napi::RangeError::New(env, std::string(what) + " type " + std::to_string(type) + " is not supported");
+  const size_t row = qn_row_size(type, n_per_row);
+  if (row == 0) {
+    throw Napi::RangeError::New(env, std::string("row length ") + std::to_string(n_per_row) + " is not a multiple of " +
+                                         t->name + "'s block size " + std::to_string(t->block_size));
+  }
+  if (nrows > 0 && row > SIZE_MAX / static_cast<size_t>(nrows)) throw Napi::RangeError::New(env, "size overflows");
+  return row * static_cast<size_t>(nrows);
+}
+
+// One quantization job, fully validated: convert src rows to F32 (if needed), quantize, and
+// check both sides for the NaN/Inf conditions llama.cpp rejects.
+struct QuantizeJob {
+  int src_type = QN_F32;
+  int dst_type = QN_F32;
+  int64_t nrows = 0;
+  int64_t n_per_row = 0;
+  const uint8_t *src = nullptr;
+  uint8_t *dst = nullptr;
+  const float *imatrix = nullptr;  // n_per_row floats per matrix
+  int64_t imatrix_count = 0;       // number of matrices the imatrix covers
+  int64_t first_row = 0;           // global index of row 0, to find its matrix
+  int64_t rows_per_matrix = 0;
+  qn_quantize_fn quantize = nullptr;
+  qn_dequantize_fn to_f32 = nullptr;
+  const int32_t *cancel = nullptr;
+  int threads = 1;
+
+  // Results: first invalid row (global index) in the input / output, or -1.
+  std::atomic<int64_t> bad_input{-1};
+  std::atomic<int64_t> bad_output{-1};
+  std::atomic<bool> cancelled{false};
+
+  static void KeepFirst(std::atomic<int64_t> &slot, int64_t row) {
+    int64_t cur = slot.load();
+    while ((cur < 0 || row < cur) && !slot.compare_exchange_weak(cur, row)) {
+    }
+  }
+
+  bool Cancelled() const {
+    return cancel && reinterpret_cast<const std::atomic<int32_t> *>(cancel)->load(std::memory_order_relaxed) != 0;
+  }
+
+  const float *MatrixWeights(int64_t row) const {
+    if (!imatrix) return nullptr;
+    const int64_t m = rows_per_matrix > 0 ? (first_row + row) / rows_per_matrix : 0;
+    return imatrix + (imatrix_count > 1 ? m : 0) * n_per_row;
+  }
+
+  void RunRows(int64_t r0, int64_t r1) {
+    const size_t src_row = qn_row_size(src_type, n_per_row);
+    const size_t dst_row = qn_row_size(dst_type, n_per_row);
+    const int64_t step = std::max<int64_t>(1, kScratchElements / n_per_row);
+    std::vector<float> scratch;
+    if (src_type != QN_F32) scratch.resize(static_cast<size_t>(std::min(step, r1 - r0) * n_per_row));
+    for (int64_t r = r0; r < r1;) {
+      if (Cancelled()) {
+        cancelled = true;
+        return;
+      }
+      int64_t n = std::min(step, r1 - r);
+      // Rows of one call share one importance vector: never cross a matrix (expert) boundary.
+      if (imatrix && rows_per_matrix > 0) {
+        const int64_t g = first_row + r;
+        n = std::min(n, rows_per_matrix - g % rows_per_matrix);
+      }
+      const uint8_t *in = src + static_cast<size_t>(r) * src_row;
+      const int64_t bad_in = qn_find_invalid_row(src_type, in, n, n_per_row);
+      if (bad_in >= 0) {
+        KeepFirst(bad_input, first_row + r + bad_in);
+        return;
+      }
+      const float *f32 = reinterpret_cast<const float *>(in);
+      if (src_type != QN_F32) {
+        to_f32(in, scratch.data(), n * n_per_row);
+        f32 = scratch.data();
+      }
+      uint8_t *out = dst + static_cast<size_t>(r) * dst_row;
+      quantize(f32, out, n, n_per_row, MatrixWeights(r));
+      const int64_t bad_out = qn_find_invalid_row(dst_type, out, n, n_per_row);
+      if (bad_out >= 0) {
+        KeepFirst(bad_output, first_row + r + bad_out);
+        return;
+      }
+      r += n;
+    }
+  }
+
+  void Run() {
+    const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, nrows)));
+    if (t == 1) {
+      RunRows(0, nrows);
+      return;
+    }
+    std::vector<std::thread> pool;
+    pool.reserve(static_cast<size_t>(t));
+    for (int i = 0; i < t; ++i) {
+      const int64_t r0 = nrows * i / t, r1 = nrows * (i + 1) / t;
+      pool.emplace_back([this, r0, r1] { RunRows(r0, r1); });
+    }
+    for (auto &th : pool) th.join();
+  }
+};
+
+// Parses and checks the options object shared by the sync and async quantize calls.
+void ParseQuantize(const Napi::Env &env, const Napi::Object &o, QuantizeJob &job, Bytes &src, Bytes &dst) {
+  job.src_type = static_cast<int>(GetInt(env, o, "srcType", 0, QN_TYPE_COUNT - 1));
+  job.dst_type = static_cast<int>(GetInt(env, o, "dstType", 0, QN_TYPE_COUNT - 1));
+  job.nrows = GetInt(env, o, "nrows", 0, INT64_C(1) << 40);
+  job.n_per_row = GetInt(env, o, "nPerRow", 1, INT64_C(1) << 32);
+  const int simd = static_cast<int>(GetInt(env, o, "simd", 0, QN_SIMD_COUNT - 1));
+  if (!qn_simd_available(simd)) {
+    throw Napi::Error::New(env, std::string("SIMD path ") + qn_simd_name(simd) + " is not available on this CPU");
+  }
+  job.threads = o.Has("threads") ? static_cast<int>(GetInt(env, o, "threads", 1, kMaxThreads)) : 1;
+
+  job.to_f32 = qn_get_dequantize(job.src_type);
+  if (!job.to_f32) throw Napi::RangeError::New(env, "cannot read source type " + std::to_string(job.src_type));
+  job.quantize = qn_get_quantize(simd, job.dst_type);
+  if (!job.quantize) throw Napi::RangeError::New(env, "cannot produce type " + std::to_string(job.dst_type));
+
+  src = GetBytes(env, o.Get("src"), "src");
+  dst = GetBytes(env, o.Get("dst"), "dst");
+  const size_t need_src = CheckedRowBytes(env, job.src_type, job.n_per_row, job.nrows, "source");
+  const size_t need_dst = CheckedRowBytes(env, job.dst_type, job.n_per_row, job.nrows, "destination");
+  if (src.length < need_src) {
+    throw Napi::RangeError::New(env, "src holds " + std::to_string(src.length) + " bytes, " + std::to_string(need_src) + " needed");
+  }
+  if (dst.length < need_dst) {
+    throw Napi::RangeError::New(env, "dst holds " + std::to_string(dst.length) + " bytes, " + std::to_string(need_dst) + " needed");
+  }
+  job.src = src.data;
+  job.dst = dst.data;
+
+  Napi::Value im = o.Get("imatrix");
+  if (!im.IsUndefined() && !im.IsNull()) {
+    if (!im.IsTypedArray() || im.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw Napi::TypeError::New(env, "imatrix must be a Float32Array");
+    }
+    auto fa = im.As<Napi::Float32Array>();
+    const size_t len = fa.ElementLength();
+    if (len == 0 || len % static_cast<size_t>(job.n_per_row) != 0) {
+      throw Napi::RangeError::New(env, "imatrix length " + std::to_string(len) + " is not a multiple of the row length " +
+                                           std::to_string(job.n_per_row));
+    }
+    job.imatrix = fa.Data();
+    job.imatrix_count = static_cast<int64_t>(len / static_cast<size_t>(job.n_per_row));
+    job.first_row = o.Has("firstRow") ? GetInt(env, o, "firstRow", 0, INT64_C(1) << 40) : 0;
+    job.rows_per_matrix = o.Has("rowsPerMatrix") ? GetInt(env, o, "rowsPerMatrix", 1, INT64_C(1) << 40) : 0;
+    if (job.imatrix_count > 1) {
+      if (job.rows_per_matrix == 0) throw Napi::RangeError::New(env, "rowsPerMatrix is required with several matrices");
+      const int64_t last = (job.first_row + job.nrows - 1) / job.rows_per_matrix;
+      if (job.nrows > 0 && last >= job.imatrix_count) {
+        throw Napi::RangeError::New(env, "imatrix covers " + std::to_string(job.imatrix_count) + " matrices, row " +
+                                             std::to_string(job.first_row + job.nrows - 1) + " needs matrix " + std::to_string(last));
+      }
+    }
+  } else {
+    job.first_row = o.Has("firstRow") ? GetInt(env, o, "firstRow", 0, INT64_C(1) << 40) : 0;
+  }
+
+  Napi::Value c = o.Get("cancel");
+  if (!c.IsUndefined() && !c.IsNull()) {
+    if (!c.IsTypedArray() || c.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+        c.As<Napi::TypedArray>().ElementLength() < 1) {
+      throw Napi::TypeError::New(env, "cancel must be an Int32Array of length >= 1");
+    }
+    job.cancel = c.As<Napi::Int32Array>().Data();
+  }
+}
+
+Napi::Object JobResult(const Napi::Env &env, const QuantizeJob &job) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("invalidInputRow", Napi::Number::New(env, static_cast<double>(job.bad_input.load())));
+  r.Set("invalidOutputRow", Napi::Number::New(env, static_cast<double>(job.bad_output.load())));
+  r.Set("cancelled", Napi::Boolean::New(env, job.cancelled.load()));
+  return r;
+}
+
+Napi::Value QuantizeSync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "quantizeSync expects an options object");
+  QuantizeJob job;
+  Bytes src, dst;
+  ParseQuantize(env, info[0].As<Napi::Object>(), job, src, dst);
+  job.Run();
+  return JobResult(env, job);
+}
+
+class QuantizeWorker : public Napi::AsyncWorker {
+ public:
+  QuantizeWorker(Napi::Env env, const Napi::Object &options)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {
+    Bytes src, dst;
+    ParseQuantize(env, options, job_, src, dst);
+    // The buffers must outlive the work; hold the options object (and so its buffers).
+    keep_ = Napi::Persistent(options);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { job_.Run(); }
+  void OnOK() override { deferred_.Resolve(JobResult(Env(), job_)); }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  QuantizeJob job_;
+};
+
+Napi::Value QuantizeAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "quantizeAsync expects an options object");
+  auto *worker = new QuantizeWorker(env, info[0].As<Napi::Object>());
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value Dequantize(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "dequantize expects an options object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  const int type = static_cast<int>(GetInt(env, o, "type", 0, QN_TYPE_COUNT - 1));
+  const int64_t nrows = GetInt(env, o, "nrows", 0, INT64_C(1) << 40);
+  const int64_t n_per_row = GetInt(env, o, "nPerRow", 1, INT64_C(1) << 32);
+  qn_dequantize_fn fn = qn_get_dequantize(type);
+  if (!fn) throw Napi::RangeError::New(env, "cannot dequantize type " + std::to_string(type));
+  Bytes src = GetBytes(env, o.Get("src"), "src");
+  Bytes dst = GetBytes(env, o.Get("dst"), "dst");
+  const size_t need_src = CheckedRowBytes(env, type, n_per_row, nrows, "source");
+  const size_t need_dst = CheckedRowBytes(env, QN_F32, n_per_row, nrows, "destination");
+  if (src.length < need_src || dst.length < need_dst) {
+    throw Napi::RangeError::New(env, "dequantize needs " + std::to_string(need_src) + " source and " +
+                                         std::to_string(need_dst) + " destination bytes");
+  }
+  fn(src.data, reinterpret_cast<float *>(dst.data), nrows * n_per_row);
+  return env.Undefined();
+}
+
+Napi::Value FindInvalidRow(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "findInvalidRow expects an options object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  const int type = static_cast<int>(GetInt(env, o, "type", 0, QN_TYPE_COUNT - 1));
+  const int64_t nrows = GetInt(env, o, "nrows", 0, INT64_C(1) << 40);
+  const int64_t n_per_row = GetInt(env, o, "nPerRow", 1, INT64_C(1) << 32);
+  Bytes data = GetBytes(env, o.Get("data"), "data");
+  if (data.length < CheckedRowBytes(env, type, n_per_row, nrows, "data")) throw Napi::RangeError::New(env, "data is too short");
+  return Napi::Number::New(env, static_cast<double>(qn_find_invalid_row(type, data.data, nrows, n_per_row)));
+}
+
+Napi::Value SimdParse(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "simd path name must be a string");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(env, qn_simd_parse(name.c_str()));
+}
+
+Napi::Object Info(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  Napi::Array paths = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (int s = 0; s < QN_SIMD_COUNT; ++s) {
+    if (qn_simd_available(s)) paths.Set(k++, Napi::String::New(env, qn_simd_name(s)));
+  }
+  o.Set("simdAvailable", paths);
+  o.Set("simdBest", Napi::String::New(env, qn_simd_name(qn_simd_best())));
+  Napi::Array names = Napi::Array::New(env);
+  for (int s = 0; s < QN_SIMD_COUNT; ++s) names.Set(static_cast<uint32_t>(s), Napi::String::New(env, qn_simd_name(s)));
+  o.Set("simdNames", names);
+  Napi::Object types = Napi::Object::New(env);
+  for (int t = 0; t < QN_TYPE_COUNT; ++t) {
+    const qn_type_traits *tr = qn_type_info(t);
+    if (!tr) continue;
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("name", Napi::String::New(env, tr->name));
+    e.Set("blockSize", Napi::Number::New(env, tr->block_size));
+    e.Set("typeSize", Napi::Number::New(env, tr->type_size));
+    types.Set(std::to_string(t), e);
+  }
+  o.Set("types", types);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("info", Info(env));
+  exports.Set("quantizeSync", Napi::Function::New(env, QuantizeSync, "quantizeSync"));
+  exports.Set("quantizeAsync", Napi::Function::New(env, QuantizeAsync, "quantizeAsync"));
+  exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
+  exports.Set("findInvalidRow", Napi::Function::New(env, FindInvalidRow, "findInvalidRow"));
+  exports.Set("simdParse", Napi::Function::New(env, SimdParse, "simdParse"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(quant_native, Init)

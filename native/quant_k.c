@@ -1,0 +1,354 @@
+/* Q2_K ... Q6_K: 256-element super-blocks of 16 or 32-element sub-blocks. Each sub-block gets a
+ * searched scale (and min), the scales are themselves quantized to 4/6/8 bits under one fp16 `d`,
+ * and finally every weight is re-quantized against the rounded scales. */
+#include "kernels.h"
+#include "quant_search.h"
+
+/* 2-bit packing shared by Q2_K and Q3_K: four 32-apart elements per byte, per 128-half. */
+static void pack_2bit(const uint8_t *L, uint8_t *qs) {
+    for (int j = 0; j < QK_K; j += 128) {
+        for (int l = 0; l < 32; ++l) {
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+        }
+    }
+}
+
+/* 6-bit scale and min of sub-block j packed into Q4_K/Q5_K's 12 bytes. */
+static void pack_scale_min_k4(int j, uint8_t ls, uint8_t lm, uint8_t *scales) {
+    if (j < 4) {
+        scales[j] = ls;
+        scales[j + 4] = lm;
+    } else {
+        scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+        scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
+        scales[j] |= (uint8_t)((lm >> 4) << 6);
+    }
+}
+
+static void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* 6-bit Q3_K scale l (0..63) of sub-block j into the 12 zeroed bytes. */
+static void pack_scale_q3(int j, int l, uint8_t *scales) {
+    if (j < 8) scales[j] = (uint8_t)(l & 0xF);
+    else scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
+    l >>= 4;
+    scales[j % 4 + 8] |= (uint8_t)(l << (2 * (j / 4)));
+}
+
+static int8_t get_scale_q3(int j, const uint8_t *scales) {
+    int8_t sc = (int8_t)(j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4);
+    return (int8_t)((sc | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
+}
+
+static float sum_squares(const float *x, int n) {
+    float s = 0;
+    for (int j = 0; j < n; ++j) s += x[j] * x[j];
+    return s;
+}
+
+/* imatrix weights of one sub-block: qw * sqrt(sigma2 + x^2); returns their sum. */
+static float imatrix_weights(const float *x, const float *qw, float sigma2, int n, float *weight) {
+    for (int l = 0; l < n; ++l) weight[l] = qw[l] * sqrtf(sigma2 + x[l] * x[l]);
+    float sumw = 0;
+    for (int l = 0; l < n; ++l) sumw += weight[l];
+    return sumw;
+}
+
+/* ---------------------------------------------------------------- Q2_K */
+
+static void q2_K_requantize_and_pack(const float *x, block_q2_K *y, uint8_t *L) {
+    const float dall = qn_fp16_to_fp32(y->d), mall = qn_fp16_to_fp32(y->dmin);
+    for (int j = 0; j < QK_K / 16; ++j) {
+        const float d = dall * (y->scales[j] & 0xF);
+        if (!d) continue;
+        const float dm = mall * (y->scales[j] >> 4);
+        for (int ii = 0; ii < 16; ++ii) {
+            const int l = qn_nearest_int((x[16 * j + ii] + dm) / d);
+            L[16 * j + ii] = (uint8_t)QN_MAX(0, QN_MIN(3, l));
+        }
+    }
+    pack_2bit(L, y->qs);
+}
+
+static void q2_K_block_ref(const float *x, block_q2_K *y) {
+    uint8_t L[QK_K], Laux[16];
+    float weights[16], mins[QK_K / 16], scales[QK_K / 16];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+        for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
+        scales[j] = qn_make_qkx_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    if (max_scale > 0) {
+        const float iscale = 15.f / max_scale;
+        for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = (uint8_t)qn_nearest_int(iscale * scales[j]);
+        y->d = qn_fp32_to_fp16(max_scale / 15.f);
+    } else {
+        for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = 0;
+        y->d = qn_fp32_to_fp16(0.f);
+    }
+    if (max_min > 0) {
+        const float iscale = 15.f / max_min;
+        for (int j = 0; j < QK_K / 16; ++j) y->scales[j] |= (uint8_t)(qn_nearest_int(iscale * mins[j]) << 4);
+        y->dmin = qn_fp32_to_fp16(max_min / 15.f);
+    } else {
+        y->dmin = qn_fp32_to_fp16(0.f);
+    }
+    q2_K_requantize_and_pack(x, y, L);
+}
+
+static void q2_K_block_imatrix(const float *x, block_q2_K *y, const float *qw) {
+    uint8_t L[QK_K], Laux[16], Ls[QK_K / 16], Lm[QK_K / 16];
+    float mins[QK_K / 16], scales[QK_K / 16], sw[QK_K / 16], weight[16];
+    const float sigma2 = sum_squares(x, QK_K) / QK_K;
+    for (int j = 0; j < QK_K / 16; ++j) {
+        sw[j] = imatrix_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weight);
+        scales[j] = qn_make_qkx_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
+    }
+    const float dm = qn_make_qp_quants(QK_K / 16, 15, scales, Ls, sw);
+    const float mm = qn_make_qp_quants(QK_K / 16, 15, mins, Lm, sw);
+    y->d = qn_fp32_to_fp16(dm);
+    y->dmin = qn_fp32_to_fp16(mm);
+    for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+    q2_K_requantize_and_pack(x, y, L);
+}
+
+/* ---------------------------------------------------------------- Q3_K */
+
+static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L) {
+    for (int j = 0; j < QK_K / 16; ++j) {
+        const float d = qn_fp16_to_fp32(y->d) * get_scale_q3(j, y->scales);
+        if (!d) continue;
+        for (int ii = 0; ii < 16; ++ii) {
+            const int l = qn_nearest_int(x[16 * j + ii] / d);
+            L[16 * j + ii] = (int8_t)(QN_MAX(-4, QN_MIN(3, l)) + 4);
+        }
+    }
+    /* The high bit of element j is bit j/32 of hmask[j%32]. */
+    memset(y->hmask, 0, QK_K / 8);
+    int m = 0;
+    uint8_t hm = 1;
+    for (int j = 0; j < QK_K; ++j) {
+        if (L[j] > 3) {
+            y->hmask[m] |= hm;
+            L[j] -= 4;
+        }
+        if (++m == QK_K / 8) {
+            m = 0;
+            hm <<= 1;
+        }
+    }
+    pack_2bit((const uint8_t *)L, y->qs);
+}
+
+static void q3_K_block_ref(const float *x, block_q3_K *y) {
+    int8_t L[QK_K];
+    float scales[QK_K / 16];
+    float max_scale = 0, amax = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+        scales[j] = qn_make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+        const float scale = fabsf(scales[j]);
+        if (scale > amax) { amax = scale; max_scale = scales[j]; }
+    }
+    memset(y->scales, 0, 12);
+    if (max_scale) {
+        const float iscale = -32.f / max_scale;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            int8_t l = (int8_t)qn_nearest_int(iscale * scales[j]);
+            l = (int8_t)(QN_MAX(-32, QN_MIN(31, l)) + 32);
+            pack_scale_q3(j, l, y->scales);
+        }
+        y->d = qn_fp32_to_fp16(1 / iscale);
+    } else {
+        y->d = qn_fp32_to_fp16(0.f);
+    }
+    q3_K_requantize_and_pack(x, y, L);
+}
+
+static void q3_K_block_imatrix(const float *x, block_q3_K *y, const float *qw) {
+    int8_t L[QK_K], Ls[QK_K / 16];
+    float scales[QK_K / 16], weight[16], sw[QK_K / 16];
+    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
+    for (int j = 0; j < QK_K / 16; ++j) {
+        sw[j] = imatrix_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weight);
+        scales[j] = qn_make_qx_quants(16, 4, x + 16 * j, L + 16 * j, weight);
+    }
+    memset(y->scales, 0, 12);
+    const float d_block = qn_make_qx_quants(QK_K / 16, 32, scales, Ls, sw);
+    for (int j = 0; j < QK_K / 16; ++j) pack_scale_q3(j, Ls[j], y->scales);
+    y->d = qn_fp32_to_fp16(d_block);
+    q3_K_requantize_and_pack(x, y, L);
+}
+
+/* ---------------------------------------------------------------- Q4_K and Q5_K */
+
+/* Re-quantizes every 32-element sub-block against the fp16 d/dmin and its 6-bit scale/min. */
+static void k4_requantize(const float *x, qn_fp16 d16, qn_fp16 dmin16, const uint8_t *scales, int nmax, uint8_t *L) {
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, scales, &sc, &m);
+        const float d = qn_fp16_to_fp32(d16) * sc;
+        if (!d) continue;
+        const float dm = qn_fp16_to_fp32(dmin16) * m;
+        for (int ii = 0; ii < 32; ++ii) {
+            const int l = qn_nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)QN_MAX(0, QN_MIN(nmax, l));
+        }
+    }
+}
+
+/* Scale/min search of the no-imatrix path, then 6-bit scales relative to the largest. */
+static void k4_scales_ref(const float *x, int nmax, float rmin, float rdelta, int nstep,
+                          uint8_t *L, uint8_t *scale_bytes, qn_fp16 *d, qn_fp16 *dmin) {
+    uint8_t Laux[32];
+    float weights[32], mins[QK_K / 32], scales[QK_K / 32];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
+        const float av_x = sqrtf(sum_squares(x + 32 * j, 32) / 32);
+        for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
+        scales[j] = qn_make_qkx_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, rdelta, nstep, false);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t ls = (uint8_t)qn_nearest_int(inv_scale * scales[j]);
+        uint8_t lm = (uint8_t)qn_nearest_int(inv_min * mins[j]);
+        ls = QN_MIN(63, ls);
+        lm = QN_MIN(63, lm);
+        pack_scale_min_k4(j, ls, lm, scale_bytes);
+    }
+    *d = qn_fp32_to_fp16(max_scale / 63.f);
+    *dmin = qn_fp32_to_fp16(max_min / 63.f);
+}
+
+static void k4_scales_imatrix(const float *x, const float *qw, int nmax,
+                              uint8_t *L, uint8_t *scale_bytes, qn_fp16 *d, qn_fp16 *dmin) {
+    uint8_t Laux[32], Ls[QK_K / 32], Lm[QK_K / 32];
+    float weights[32], sw[QK_K / 32], mins[QK_K / 32], scales[QK_K / 32];
+    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
+    for (int j = 0; j < QK_K / 32; ++j) {
+        sw[j] = imatrix_weights(x + 32 * j, qw + 32 * j, sigma2, 32, weights);
+        scales[j] = qn_make_qkx_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
+    }
+    const float d_block = qn_make_qp_quants(QK_K / 32, 63, scales, Ls, sw);
+    const float m_block = qn_make_qp_quants(QK_K / 32, 63, mins, Lm, sw);
+    for (int j = 0; j < QK_K / 32; ++j) pack_scale_min_k4(j, QN_MIN(63, Ls[j]), QN_MIN(63, Lm[j]), scale_bytes);
+    *d = qn_fp32_to_fp16(d_block);
+    *dmin = qn_fp32_to_fp16(m_block);
+}
+
+static void q4_K_block(const float *x, block_q4_K *y, const float *qw) {
+    uint8_t L[QK_K];
+    if (qw) k4_scales_imatrix(x, qw, 15, L, y->scales, &y->d, &y->dmin);
+    else k4_scales_ref(x, 15, -1.f, 0.1f, 20, L, y->scales, &y->d, &y->dmin);
+    k4_requantize(x, y->d, y->dmin, y->scales, 15, L);
+    uint8_t *q = y->qs;
+    for (int j = 0; j < QK_K; j += 64, q += 32) {
+        for (int l = 0; l < 32; ++l) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+    }
+}
+
+static void q5_K_block(const float *x, block_q5_K *y, const float *qw) {
+    uint8_t L[QK_K];
+    if (qw) k4_scales_imatrix(x, qw, 31, L, y->scales, &y->d, &y->dmin);
+    else k4_scales_ref(x, 31, -0.5f, 0.1f, 15, L, y->scales, &y->d, &y->dmin);
+    k4_requantize(x, y->d, y->dmin, y->scales, 31, L);
+    uint8_t *qh = y->qh, *ql = y->qs;
+    memset(qh, 0, QK_K / 8);
+    uint8_t m1 = 1, m2 = 2;
+    for (int n = 0; n < QK_K; n += 64, ql += 32) {
+        for (int j = 0; j < 32; ++j) {
+            int l1 = L[n + j];
+            if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
+            int l2 = L[n + j + 32];
+            if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
+            ql[j] = (uint8_t)(l1 | (l2 << 4));
+        }
+        m1 <<= 2;
+        m2 <<= 2;
+    }
+}
+
+/* ---------------------------------------------------------------- Q6_K */
+
+static void q6_K_block(const float *x, block_q6_K *y, const float *qw) {
+    int8_t L[QK_K];
+    float scales[QK_K / 16];
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < QK_K / 16; ++ib) {
+        /* With an imatrix the raw importance values are the weights (no sigma2 term). */
+        const float scale = qn_make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : NULL);
+        scales[ib] = scale;
+        const float abs_scale = fabsf(scale);
+        if (abs_scale > max_abs_scale) { max_abs_scale = abs_scale; max_scale = scale; }
+    }
+    if (max_abs_scale < QN_GROUP_MAX_EPS) {
+        memset(y, 0, sizeof(*y));
+        return;
+    }
+    const float iscale = -128.f / max_scale;
+    y->d = qn_fp32_to_fp16(1 / iscale);
+    for (int ib = 0; ib < QK_K / 16; ++ib) y->scales[ib] = (int8_t)QN_MIN(127, qn_nearest_int(iscale * scales[ib]));
+    for (int j = 0; j < QK_K / 16; ++j) {
+        const float d = qn_fp16_to_fp32(y->d) * y->scales[j];
+        if (!d) continue;
+        for (int ii = 0; ii < 16; ++ii) {
+            const int l = qn_nearest_int(x[16 * j + ii] / d);
+            L[16 * j + ii] = (int8_t)(QN_MAX(-32, QN_MIN(31, l)) + 32);
+        }
+    }
+    uint8_t *ql = y->ql, *qh = y->qh;
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF;
+            const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+            ql[l] = (uint8_t)(q1 | (q3 << 4));
+            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- row drivers */
+
+#define K_ROWS(block_t, body)                                                         \
+    const int64_t nb = n_per_row / QK_K;                                              \
+    block_t *y = (block_t *)dst;                                                      \
+    for (int64_t row = 0; row < nrow; ++row, src += n_per_row, y += nb) {             \
+        for (int64_t i = 0; i < nb; ++i) {                                            \
+            const float *x = src + QK_K * i;                                          \
+            const float *qw = imatrix ? imatrix + QK_K * i : NULL;                    \
+            body;                                                                     \
+        }                                                                             \
+    }
+
+void qn_quantize_q2_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    K_ROWS(block_q2_K, if (qw) q2_K_block_imatrix(x, y + i, qw); else q2_K_block_ref(x, y + i))
+}
+
+void qn_quantize_q3_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    K_ROWS(block_q3_K, if (qw) q3_K_block_imatrix(x, y + i, qw); else q3_K_block_ref(x, y + i))
+}
+
+void qn_quantize_q4_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    K_ROWS(block_q4_K, q4_K_block(x, y + i, qw))
+}
+
+void qn_quantize_q5_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    K_ROWS(block_q5_K, q5_K_block(x, y + i, qw))
+}
+
+void qn_quantize_q6_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    K_ROWS(block_q6_K, q6_K_block(x, y + i, qw))
+}

@@ -1,0 +1,131 @@
+/* AVX2 twins of the Q8_0 and Q4_0 reference quantizers (quant_legacy.c).
+ *
+ * Both reduce a block to its largest magnitude, which is order-independent for finite values, so
+ * one block is vectorised across its 32 elements. A block holding NaN or Inf (where ggml's
+ * sequential MAX/compare order would decide the result) is handed to the scalar reference. */
+#include "simd_kernels.h"
+
+#if QN_HAVE_AVX2_BUILD
+#include <immintrin.h>
+
+static inline bool block_is_finite(const __m256 v[4]) {
+    const __m256i exp_mask = _mm256_set1_epi32(0x7f800000);
+    __m256i any = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {
+        const __m256i e = _mm256_and_si256(_mm256_castps_si256(v[k]), exp_mask);
+        any = _mm256_or_si256(any, _mm256_cmpeq_epi32(e, exp_mask));
+    }
+    return _mm256_testz_si256(any, any);
+}
+
+static inline float hmax8(__m256 m) {
+    __m128 r = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    r = _mm_max_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_max_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+static inline __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+/* C's roundf (half away from zero), exactly: v - trunc(v) is exact, so the tie test is too. */
+static inline __m256 round_half_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = vabs(_mm256_sub_ps(v, t));
+    const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
+    return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+/* Keeps the low byte of each of 32 int32 lanes (4 vectors, elements in order), as C's int -> int8_t
+ * conversion does; that matters when 1/d overflows and the conversion yields INT32_MIN. */
+static inline __m256i pack_low_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i lo8 = _mm256_set1_epi32(0xFF);
+    const __m256i ab = _mm256_packus_epi32(_mm256_and_si256(a, lo8), _mm256_and_si256(b, lo8));
+    const __m256i cd = _mm256_packus_epi32(_mm256_and_si256(c, lo8), _mm256_and_si256(d, lo8));
+    const __m256i abcd = _mm256_packus_epi16(ab, cd);
+    /* Undo the in-lane interleaving of the two pack steps. */
+    return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static void q8_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    (void)imatrix;
+    const int64_t nb = nrow * (n_per_row / QK32);
+    block_q8_0 *y = (block_q8_0 *)dst;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float *x = src + QK32 * ib;
+        __m256 v[4];
+        for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+        if (!block_is_finite(v)) {
+            qn_quantize_q8_0(x, y + ib, 1, QK32, NULL);
+            continue;
+        }
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
+        const float amax = hmax8(m);
+        const float d = amax / 127;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[ib].d = qn_fp32_to_fp16(d);
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k], vid)));
+        _mm256_storeu_si256((__m256i *)y[ib].qs, pack_low_bytes(q[0], q[1], q[2], q[3]));
+    }
+}
+
+static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    if (imatrix) {
+        qn_quantize_q4_0(src, dst, nrow, n_per_row, imatrix);
+        return;
+    }
+    const int64_t nb = nrow * (n_per_row / QK32);
+    block_q4_0 *y = (block_q4_0 *)dst;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float *x = src + QK32 * ib;
+        __m256 v[4];
+        for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+        if (!block_is_finite(v)) {
+            qn_quantize_q4_0(x, y + ib, 1, QK32, NULL);
+            continue;
+        }
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
+        const float amax = hmax8(m);
+        /* The reference keeps the sign of the first element reaching the largest magnitude. */
+        float max = 0.0f;
+        if (amax > 0.0f) {
+            const __m256 va = _mm256_set1_ps(amax);
+            uint32_t mask = 0;
+            for (int k = 0; k < 4; ++k) mask |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(vabs(v[k]), va, _CMP_EQ_OQ)) << (8 * k);
+            max = x[__builtin_ctz(mask)];
+        }
+        const float d = max / -8;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[ib].d = qn_fp32_to_fp16(d);
+        const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(8.5f);
+        const __m256i fifteen = _mm256_set1_epi32(15), lo8 = _mm256_set1_epi32(0xFF);
+        __m256i q[4];
+        for (int k = 0; k < 4; ++k) {
+            q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], vid), half));
+            /* (int8_t) keeps the low byte, sign-extended; then MIN(15, .) as in the reference. */
+            q[k] = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[k], 24), 24), fifteen);
+        }
+        /* Byte j holds element j in the low nibble and element j+16 in the high one (low 8 bits kept). */
+        const __m256i r0 = _mm256_and_si256(_mm256_or_si256(q[0], _mm256_slli_epi32(q[2], 4)), lo8);
+        const __m256i r1 = _mm256_and_si256(_mm256_or_si256(q[1], _mm256_slli_epi32(q[3], 4)), lo8);
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(r0, r1), 0xD8);
+        const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+        _mm_storeu_si128((__m128i *)y[ib].qs, bytes);
+    }
+}
+
+qn_quantize_fn qn_avx2_quantize(int type) {
+    switch (type) {
+    case QN_Q8_0: return q8_0_avx2;
+    case QN_Q4_0: return q4_0_avx2;
+    default: return NULL;
+    }
+}
+
+#else
+
+qn_quantize_fn qn_avx2_quantize(int type) { (void)type; return NULL; }
+
+#endif

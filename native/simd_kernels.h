@@ -1,0 +1,24 @@
+/* The SIMD twins, each in its own translation unit built with its own instruction-set flags.
+ * On a build where a path cannot exist its lookup returns NULL and QN_HAVE_*_BUILD is 0. */
+#ifndef QN_SIMD_KERNELS_H
+#define QN_SIMD_KERNELS_H
+
+#include "kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define QN_HAVE_AVX2_BUILD 1
+#else
+#define QN_HAVE_AVX2_BUILD 0
+#endif
+
+#if defined(__aarch64__) || defined(_M_ARM64)
+#define QN_HAVE_NEON_BUILD 1
+#else
+#define QN_HAVE_NEON_BUILD 0
+#endif
+
+/* The AVX2 (or NEON) quantizer for a type, or NULL where that path has no twin for it. */
+qn_quantize_fn qn_avx2_quantize(int type);
+qn_quantize_fn qn_neon_quantize(int type);
+
+#endif

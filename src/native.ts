@@ -1,0 +1,104 @@
+/** Loads the native addon and types its raw surface. Nothing here is public API: api.ts wraps it. */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { QuantNativeError } from './errors.js';
+
+export interface NativeTypeInfo {
+  readonly name: string;
+  readonly blockSize: number;
+  readonly typeSize: number;
+}
+
+export interface NativeInfo {
+  readonly napiVersion: number;
+  /** SIMD paths this CPU can run, most portable first. */
+  readonly simdAvailable: readonly string[];
+  readonly simdBest: string;
+  /** Index = the number the native calls take as `simd`. */
+  readonly simdNames: readonly string[];
+  readonly types: Readonly<Record<string, NativeTypeInfo>>;
+}
+
+export type ByteSource = ArrayBufferView | ArrayBuffer;
+
+export interface NativeQuantizeJob {
+  srcType: number;
+  dstType: number;
+  nrows: number;
+  nPerRow: number;
+  src: ByteSource;
+  dst: ByteSource;
+  simd: number;
+  threads?: number;
+  /** n_per_row floats per matrix (expert); rows pick theirs by (firstRow + row) / rowsPerMatrix. */
+  imatrix?: Float32Array;
+  firstRow?: number;
+  rowsPerMatrix?: number;
+  /** Element 0 set to non-zero stops the job between row groups. */
+  cancel?: Int32Array;
+}
+
+export interface NativeJobResult {
+  /** Global index of the first input row holding NaN/Inf, or -1. */
+  readonly invalidInputRow: number;
+  /** Global index of the first output row whose scales or values are NaN/Inf, or -1. */
+  readonly invalidOutputRow: number;
+  readonly cancelled: boolean;
+}
+
+export interface NativeAddon {
+  readonly info: NativeInfo;
+  quantizeSync(job: NativeQuantizeJob): NativeJobResult;
+  quantizeAsync(job: NativeQuantizeJob): Promise<NativeJobResult>;
+  dequantize(job: { type: number; nrows: number; nPerRow: number; src: ByteSource; dst: ByteSource }): void;
+  findInvalidRow(job: { type: number; nrows: number; nPerRow: number; data: ByteSource }): number;
+  simdParse(name: string): number;
+}
+
+export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+let loaded: NativeAddon | undefined;
+let loadedFrom: string | undefined;
+
+/** Loads the addon once per JS context. `bindingPath` (or QUANT_NATIVE_BINDING) names a .node
+ * file directly, for packagers that move it (Electron's asar unpacking). */
+export function loadNative(bindingPath?: string): NativeAddon {
+  const explicit = bindingPath ?? process.env.QUANT_NATIVE_BINDING;
+  if (loaded && (!explicit || explicit === loadedFrom)) return loaded;
+  const require = createRequire(import.meta.url);
+  try {
+    const path = explicit ?? (require('node-gyp-build') as { resolve(dir: string): string }).resolve(PACKAGE_ROOT);
+    loaded = require(path) as NativeAddon;
+    loadedFrom = path;
+    return loaded;
+  } catch (cause) {
+    throw new QuantNativeError('E_NATIVE_LOAD', `could not load the quant-native addon: ${(cause as Error).message}`, {
+      hint: 'run `npm rebuild quant-native` (building from source needs a C/C++ compiler and CMake), or set nativeBinding to the .node file',
+      cause,
+    });
+  }
+}
+
+/** The path of the loaded addon file. */
+export function nativeBindingPath(): string | undefined {
+  return loadedFrom;
+}
+
+/** Resolves a SIMD path name (option, else QUANT_NATIVE_SIMD, else auto) to the addon's index. */
+export function resolveSimd(addon: NativeAddon, requested?: string): number {
+  const name = (requested ?? process.env.QUANT_NATIVE_SIMD ?? 'auto').trim().toLowerCase();
+  const index = addon.simdParse(name);
+  if (index < 0) {
+    throw new QuantNativeError('E_BAD_OPTION', `unknown SIMD path "${name}"`, {
+      hint: `use one of: auto, ${addon.info.simdNames.join(', ')}`,
+    });
+  }
+  const resolved = addon.info.simdNames[index] ?? name;
+  if (!addon.info.simdAvailable.includes(resolved)) {
+    throw new QuantNativeError('E_SIMD_UNAVAILABLE', `the ${resolved} path is not available on this CPU`, {
+      hint: `available here: ${addon.info.simdAvailable.join(', ')} (or auto)`,
+    });
+  }
+  return index;
+}
