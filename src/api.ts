@@ -1,0 +1,359 @@
+/** The public, documented surface. Every option is validated here before native code sees it. */
+import { availableParallelism } from 'node:os';
+import { stat, statfs } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { QuantNativeError } from './errors.js';
+import { GgmlType, PRODUCIBLE_TYPES, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName, rowBytes } from './ggml-types.js';
+import { GgufValueType, padTo, type GgufKv } from './gguf/format.js';
+import { kvString, openModel, splitPath, type GgufModel } from './gguf/model.js';
+import { encodeGgufMeta } from './gguf/writer.js';
+import { executePlan } from './engine/pipeline.js';
+import { filterImatrix, loadImatrix } from './quant/imatrix.js';
+import { buildPlan, resolvePreset, type KvOverride, type QuantPlan, type TensorTypeOverride } from './quant/plan.js';
+import { PRESETS } from './quant/presets.js';
+import { loadNative, resolveSimd, type NativeAddon } from './native.js';
+
+export interface QuantizeOptions {
+  /** Input GGUF (the first shard of a split model). */
+  input: string;
+  /** Output path; default `<input dir>/ggml-model-<PRESET>.gguf` as llama-quantize names it. */
+  output?: string;
+  /** Preset name (Q4_K_M, q8_0, …; case-insensitive) or llama ftype number. */
+  preset: string;
+  /** Path of an importance matrix (GGUF or legacy .dat). */
+  imatrix?: string;
+  includeWeights?: readonly string[];
+  excludeWeights?: readonly string[];
+  allowRequantize?: boolean;
+  leaveOutputTensor?: boolean;
+  pure?: boolean;
+  outputTensorType?: string;
+  tokenEmbeddingType?: string;
+  tensorTypes?: readonly TensorTypeOverride[];
+  pruneLayers?: readonly number[];
+  keepSplit?: boolean;
+  overrideKv?: readonly KvOverride[];
+  /** Plan and report sizes only; nothing is written. */
+  dryRun?: boolean;
+  /** Overwrite an existing output. */
+  force?: boolean;
+  /** Worker threads (default: all cores). Never changes the output bytes. */
+  threads?: number;
+  /** SIMD path: auto (default), scalar, avx2, neon. Never changes the output bytes. */
+  simd?: string;
+  /** Input bytes per chunk (default 32 MiB); peak memory is about four chunks plus the metadata. */
+  chunkBytes?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: QuantizeProgress) => void;
+  /** Path of the .node file, for packagers that move it (Electron asar unpacking). */
+  nativeBinding?: string;
+}
+
+export interface QuantizeProgress {
+  tensorIndex: number;
+  tensorCount: number;
+  tensorName: string;
+  bytesDone: number;
+  bytesTotal: number;
+  /** 0 … 1, monotonic; the last event has exactly 1. */
+  fraction: number;
+  /** Estimated seconds left, undefined until there is a rate to go by. */
+  etaSeconds: number | undefined;
+}
+
+export interface TensorSummary {
+  name: string;
+  shape: number[];
+  sourceType: string;
+  type: string;
+  action: 'copy' | 'quantize';
+  reason: string;
+  /** The type that was chosen first, when it did not fit the row length. */
+  fallbackFrom: string | undefined;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface QuantizeSummary {
+  input: string;
+  /** Files written (none for a dry run). */
+  outputs: string[];
+  preset: string;
+  fileType: number;
+  tensors: TensorSummary[];
+  /** Tensors whose type fell back because the row length did not fit, and their parameters. */
+  fallbackCount: number;
+  fallbackParameters: number;
+  parameters: number;
+  bytesIn: number;
+  bytesOut: number;
+  bitsPerWeightIn: number;
+  bitsPerWeightOut: number;
+  seconds: number;
+  dryRun: boolean;
+  warnings: string[];
+  simd: string;
+  threads: number;
+}
+
+function positiveInt(v: number | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!Number.isInteger(v) || v < 1) throw new QuantNativeError('E_BAD_OPTION', `${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** llama-quantize's default output name: `<input dir>/ggml-model-<NAME>.gguf`. */
+export function defaultOutputPath(input: string, presetName: string): string {
+  return join(dirname(resolve(input)), `ggml-model-${resolvePreset(presetName).name}.gguf`);
+}
+
+function outputPaths(options: QuantizeOptions, plan: QuantPlan): string[] {
+  const base = options.output ?? defaultOutputPath(options.input, options.preset);
+  if (!options.keepSplit) return [base];
+  // As llama-quantize: strip .gguf, then name every shard (even a single one) -NNNNN-of-NNNNN.gguf.
+  const prefix = base.endsWith('.gguf') ? base.slice(0, -5) : base;
+  return plan.files.map((_, i) => splitPath(prefix, i, plan.files.length));
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+async function checkOutputs(model: GgufModel, paths: readonly string[], plan: QuantPlan, force: boolean): Promise<void> {
+  for (const p of paths) {
+    for (const f of model.files) {
+      if (resolve(p) === resolve(f.path) || (await sameFile(p, f.path))) {
+        throw new QuantNativeError('E_SAME_FILE', `the output ${p} is the input file`, { hint: 'choose another output path: the input is never modified' });
+      }
+    }
+    if (!force && (await stat(p).then(() => true, () => false))) {
+      throw new QuantNativeError('E_OUTPUT_EXISTS', `${p} already exists`, { hint: 'pass --force (force: true) to overwrite it, or choose another output path' });
+    }
+  }
+  const needed = plan.files.reduce((sum, f) => sum + encodeGgufMeta(f.kvs, []).length + f.tensors.reduce((s, t) => s + padTo(t.bytesOut, 32) + 120, 0), 0);
+  const fs = await statfs(dirname(resolve(paths[0]!))).catch(() => undefined);
+  if (fs && fs.bavail * fs.bsize < needed) {
+    throw new QuantNativeError('E_NO_SPACE', `not enough free space in ${dirname(resolve(paths[0]!))}: ${needed} bytes needed, ${fs.bavail * fs.bsize} available`, {
+      hint: 'free some disk space or write the output to another disk',
+    });
+  }
+}
+
+function summarize(options: QuantizeOptions, plan: QuantPlan, outputs: string[], seconds: number, simd: string, threads: number): QuantizeSummary {
+  const fallbackParameters = plan.tensors.filter((t) => t.fallbackFrom !== undefined).reduce((s, t) => s + t.elements, 0);
+  return {
+    input: options.input,
+    outputs,
+    preset: plan.preset.name,
+    fileType: plan.ftype,
+    tensors: plan.tensors.map((t) => ({
+      name: t.name, shape: [...t.dims], sourceType: ggmlTypeName(t.sourceType), type: ggmlTypeName(t.targetType), action: t.action,
+      reason: t.fallbackFrom !== undefined ? `fallback: row length ${t.dims[0]} does not fit ${ggmlTypeName(t.fallbackFrom)}` : t.reason,
+      fallbackFrom: t.fallbackFrom !== undefined ? ggmlTypeName(t.fallbackFrom) : undefined,
+      bytesIn: t.bytesIn, bytesOut: t.bytesOut,
+    })),
+    fallbackCount: plan.fallbackCount,
+    fallbackParameters,
+    parameters: plan.elements,
+    bytesIn: plan.bytesIn,
+    bytesOut: plan.bytesOut,
+    bitsPerWeightIn: plan.elements ? (plan.bytesIn * 8) / plan.elements : 0,
+    bitsPerWeightOut: plan.elements ? (plan.bytesOut * 8) / plan.elements : 0,
+    seconds,
+    dryRun: options.dryRun ?? false,
+    warnings: [...plan.warnings],
+    simd,
+    threads,
+  };
+}
+
+/** Makes a progress callback monotonic and throttled to about ten calls a second. */
+function progressReporter(plan: QuantPlan, onProgress: ((p: QuantizeProgress) => void) | undefined) {
+  const start = performance.now();
+  let last = -Infinity;
+  let lastFraction = -1;
+  return {
+    report(tensorIndex: number, tensorName: string, bytesDone: number, final = false): void {
+      if (!onProgress) return;
+      const now = performance.now();
+      const fraction = final ? 1 : plan.bytesIn > 0 ? Math.min(1 - Number.EPSILON, bytesDone / plan.bytesIn) : 0;
+      if (!final && (now - last < 100 || fraction < lastFraction)) return;
+      last = now;
+      lastFraction = fraction;
+      const elapsed = (now - start) / 1000;
+      const etaSeconds = final ? 0 : fraction > 0 && elapsed > 0.2 ? (elapsed * (1 - fraction)) / fraction : undefined;
+      onProgress({ tensorIndex, tensorCount: plan.tensors.length, tensorName, bytesDone: final ? plan.bytesIn : bytesDone, bytesTotal: plan.bytesIn, fraction, etaSeconds });
+    },
+  };
+}
+
+/** Quantizes a GGUF model as llama-quantize does, byte for byte. */
+export async function quantize(options: QuantizeOptions): Promise<QuantizeSummary> {
+  const t0 = performance.now();
+  const native = loadNative(options.nativeBinding);
+  const simd = resolveSimd(native, options.simd);
+  const threads = positiveInt(options.threads, 'threads', availableParallelism());
+  const chunkBytes = positiveInt(options.chunkBytes, 'chunkBytes', 32 << 20);
+  const model = await openModel(options.input);
+  let imatrix = options.imatrix ? await loadImatrix(options.imatrix) : undefined;
+  if (imatrix) imatrix = filterImatrix(imatrix, options.includeWeights ?? [], options.excludeWeights ?? []);
+  const plan = buildPlan(model, { ...options, imatrix, imatrixPath: options.imatrix });
+  const simdName = native.info.simdNames[simd]!;
+  if (options.dryRun) return summarize(options, plan, [], (performance.now() - t0) / 1000, simdName, threads);
+
+  const paths = outputPaths(options, plan);
+  await checkOutputs(model, paths, plan, options.force ?? false);
+  const progress = progressReporter(plan, options.onProgress);
+  await executePlan(model, plan, paths, {
+    native, simd, threads, chunkBytes, signal: options.signal,
+    onProgress: (p) => progress.report(p.tensorIndex, p.tensorName, p.bytesDone),
+  });
+  progress.report(plan.tensors.length - 1, plan.tensors.at(-1)?.name ?? '', plan.bytesIn, true);
+  return summarize(options, plan, paths, (performance.now() - t0) / 1000, simdName, threads);
+}
+
+export interface PresetInfo {
+  name: string;
+  fileType: number;
+  /** The type most tensors get; undefined for COPY. */
+  defaultType: string | undefined;
+  /** Bits per weight of the default type. */
+  bitsPerWeight: number | undefined;
+  description: string;
+  /** Whether quant-native can produce this preset's default type today. */
+  supported: boolean;
+}
+
+/** Every llama-quantize preset, in llama-quantize's order. */
+export function listPresets(): PresetInfo[] {
+  return PRESETS.map((p) => {
+    const t = p.defaultType === undefined ? undefined : ggmlTypeInfo(p.defaultType);
+    return {
+      name: p.name,
+      fileType: p.ftype,
+      defaultType: t?.name,
+      bitsPerWeight: t ? (t.typeSize * 8) / t.blockSize : undefined,
+      description: p.description,
+      supported: p.defaultType === undefined || PRODUCIBLE_TYPES.has(p.defaultType),
+    };
+  });
+}
+
+export interface InspectTensor {
+  name: string;
+  type: string;
+  shape: number[];
+  bytes: number;
+  offset: number;
+  file: number;
+}
+
+export interface InspectResult {
+  path: string;
+  files: string[];
+  version: number;
+  architecture: string | undefined;
+  name: string | undefined;
+  fileType: number | undefined;
+  fileTypeName: string | undefined;
+  metadata: Array<{ key: string; type: string; value: unknown }>;
+  tensors: InspectTensor[];
+  tensorBytes: number;
+  parameters: number;
+  bitsPerWeight: number;
+  fileBytes: number;
+}
+
+const ARRAY_PREVIEW = 8;
+
+function jsonValue(kv: GgufKv): { type: string; value: unknown } {
+  const v = kv.value;
+  if (typeof v === 'bigint') return { type: GgufValueType[kv.type].toLowerCase(), value: v.toString() };
+  if (typeof v !== 'object') return { type: GgufValueType[kv.type].toLowerCase(), value: v };
+  const items = Array.from(v.items as ArrayLike<unknown>, (x) => (typeof x === 'bigint' ? x.toString() : x));
+  const elementType = GgufValueType[v.elementType].toLowerCase();
+  return {
+    type: `array<${elementType}>`,
+    value: items.length > ARRAY_PREVIEW ? { length: items.length, first: items.slice(0, ARRAY_PREVIEW) } : items,
+  };
+}
+
+/** Structure of a GGUF model (split models as one). Long arrays are summarised. */
+export async function inspect(path: string): Promise<InspectResult> {
+  const model = await openModel(path);
+  const fileTypeKv = model.kvs.find((kv) => kv.key === 'general.file_type')?.value;
+  const fileType = typeof fileTypeKv === 'number' ? fileTypeKv : undefined;
+  const tensors = model.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), shape: [...t.dims], bytes: t.nbytes, offset: t.offset, file: t.fileIndex }));
+  const parameters = model.tensors.reduce((s, t) => s + t.dims.reduce((a, b) => a * b, 1), 0);
+  const tensorBytes = model.tensors.reduce((s, t) => s + t.nbytes, 0);
+  return {
+    path,
+    files: model.files.map((f) => f.path),
+    version: model.files[0]!.version,
+    architecture: kvString(model.kvs, 'general.architecture'),
+    name: kvString(model.kvs, 'general.name'),
+    fileType,
+    fileTypeName: fileType === undefined ? undefined : PRESETS.find((p) => p.ftype === (fileType & ~1024) && p.defaultType !== undefined)?.name,
+    metadata: model.kvs.map((kv) => ({ key: kv.key, ...jsonValue(kv) })),
+    tensors,
+    tensorBytes,
+    parameters,
+    bitsPerWeight: parameters ? (tensorBytes * 8) / parameters : 0,
+    fileBytes: model.files.reduce((s, f) => s + f.fileSize, 0),
+  };
+}
+
+export interface RowsOptions {
+  /** Worker threads for this call (default 1). */
+  threads?: number;
+  simd?: string;
+  nativeBinding?: string;
+}
+
+function typeId(name: string | number): number {
+  const t = typeof name === 'number' ? ggmlTypeInfo(name) : ggmlTypeByName(name);
+  if (!t) throw new QuantNativeError('E_UNKNOWN_TYPE', `unknown type ${String(name)}`, { hint: 'use a ggml type name such as q4_K or q8_0' });
+  if (!PRODUCIBLE_TYPES.has(t.id)) throw new QuantNativeError('E_UNSUPPORTED_TYPE', `quant-native does not handle ${t.name} yet`);
+  return t.id;
+}
+
+function native(options: RowsOptions): { addon: NativeAddon; simd: number } {
+  const addon = loadNative(options.nativeBinding);
+  return { addon, simd: resolveSimd(addon, options.simd) };
+}
+
+/** Quantizes rows of F32 (or F16/BF16 bits) you bring; off the JS thread. */
+export async function quantizeRows(
+  type: string | number, src: Float32Array | Uint16Array, nPerRow: number,
+  options: RowsOptions & { imatrix?: Float32Array; srcType?: 'f32' | 'f16' | 'bf16' } = {},
+): Promise<Buffer> {
+  const dstType = typeId(type);
+  const srcType = options.srcType === 'f16' ? GgmlType.F16 : options.srcType === 'bf16' ? GgmlType.BF16 : GgmlType.F32;
+  if ((srcType === GgmlType.F32) !== src instanceof Float32Array) {
+    throw new QuantNativeError('E_BAD_OPTION', 'src must be a Float32Array for f32 input and a Uint16Array for f16/bf16');
+  }
+  const row = rowBytes(dstType, nPerRow);
+  if (!Number.isInteger(nPerRow) || nPerRow < 1 || row === undefined || src.length % nPerRow !== 0) {
+    throw new QuantNativeError('E_BAD_OPTION', `rows of ${nPerRow} do not fit ${ggmlTypeName(dstType)} (block ${ggmlTypeInfo(dstType)!.blockSize}) or do not divide the ${src.length} values`);
+  }
+  const nrows = src.length / nPerRow;
+  const dst = Buffer.alloc(nrows * row);
+  const { addon, simd } = native(options);
+  const r = await addon.quantizeAsync({ srcType, dstType, nrows, nPerRow, src, dst, simd, threads: positiveInt(options.threads, 'threads', 1), imatrix: options.imatrix });
+  if (r.invalidInputRow >= 0) throw new QuantNativeError('E_INVALID_DATA', `row ${r.invalidInputRow} holds NaN or Inf`);
+  if (r.invalidOutputRow >= 0) throw new QuantNativeError('E_QUANTIZED_INVALID', `row ${r.invalidOutputRow}: a scale overflowed to Inf or NaN`);
+  return dst;
+}
+
+/** Dequantizes rows of a type back to F32. */
+export function dequantizeRows(type: string | number, data: Uint8Array, nPerRow: number, options: RowsOptions = {}): Float32Array {
+  const id = typeId(type);
+  const row = rowBytes(id, nPerRow);
+  if (row === undefined || data.length % row !== 0) throw new QuantNativeError('E_BAD_OPTION', `${data.length} bytes are not whole rows of ${nPerRow} ${ggmlTypeName(id)} values`);
+  const nrows = data.length / row;
+  const out = new Float32Array(nrows * nPerRow);
+  native(options).addon.dequantize({ type: id, nrows, nPerRow, src: data, dst: out });
+  return out;
+}
+

@@ -1,0 +1,158 @@
+/** Executes a plan: tensors stream through in row chunks (positional reads, never the whole
+ * tensor), are converted and quantized by the native workers off the JS thread, and are written in
+ * order. The next chunk is read while the current one is quantized and the previous one written,
+ * with two fixed sets of buffers, so memory stays bounded whatever the model size. */
+import { AbortError, QuantNativeError } from '../errors.js';
+import { ggmlTypeName, rowBytes } from '../ggml-types.js';
+import type { GgufModel } from '../gguf/model.js';
+import { TensorDataReader } from '../gguf/reader.js';
+import { GgufFileWriter } from '../gguf/writer.js';
+import type { NativeAddon } from '../native.js';
+import type { QuantPlan, TensorPlan } from '../quant/plan.js';
+
+export interface EngineProgress {
+  /** Index (in plan order) of the tensor being processed. */
+  tensorIndex: number;
+  tensorName: string;
+  /** Input bytes consumed so far, over all tensors. */
+  bytesDone: number;
+}
+
+export interface EngineOptions {
+  native: NativeAddon;
+  simd: number;
+  threads: number;
+  /** Input bytes per chunk; the engine holds two chunks of input and two of output. */
+  chunkBytes: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((p: EngineProgress) => void) | undefined;
+}
+
+/** One set of reusable buffers, sized for the largest chunk of any tensor. */
+class BufferPair {
+  readonly input: Buffer[];
+  readonly output: Buffer[];
+  constructor(inBytes: number, outBytes: number) {
+    this.input = [Buffer.allocUnsafe(inBytes), Buffer.allocUnsafe(inBytes)];
+    this.output = [Buffer.allocUnsafe(outBytes), Buffer.allocUnsafe(outBytes)];
+  }
+}
+
+function rowsPerChunk(t: TensorPlan, chunkBytes: number): number {
+  const srcRow = rowBytes(t.sourceType, t.source.dims[0]!)!;
+  return Math.max(1, Math.floor(chunkBytes / srcRow));
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('quantization was aborted', { cause: signal.reason });
+}
+
+/** Writes every output file of the plan to `paths` (one per plan file). */
+export async function executePlan(model: GgufModel, plan: QuantPlan, paths: readonly string[], o: EngineOptions): Promise<void> {
+  let inBytes = 1, outBytes = 1;
+  for (const t of plan.tensors) {
+    const rows = rowsPerChunk(t, o.chunkBytes);
+    const ne0 = t.source.dims[0]!;
+    inBytes = Math.max(inBytes, Math.min(t.bytesIn, rows * rowBytes(t.sourceType, ne0)!));
+    outBytes = Math.max(outBytes, Math.min(t.bytesOut, rows * rowBytes(t.targetType, ne0)!));
+  }
+  const buffers = new BufferPair(inBytes, outBytes);
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const onAbort = (): void => { Atomics.store(cancel, 0, 1); };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const reader = await TensorDataReader.open(model.files.map((f) => f.path));
+  const writers: GgufFileWriter[] = [];
+  let bytesDone = 0;
+  let index = 0;
+  try {
+    for (let f = 0; f < plan.files.length; f++) {
+      throwIfAborted(o.signal);
+      const file = plan.files[f]!;
+      const decls = file.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.targetType, nbytes: t.bytesOut }));
+      const writer = await GgufFileWriter.create(paths[f]!, file.kvs, decls);
+      writers.push(writer);
+      for (const t of file.tensors) {
+        o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
+        await processTensor(t, reader, writer, buffers, o, cancel, (n) => {
+          bytesDone += n;
+          o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
+        });
+        index++;
+      }
+    }
+    throwIfAborted(o.signal);
+    for (const w of writers) await w.finish();
+  } catch (e) {
+    await Promise.all(writers.map((w) => w.abort()));
+    throw e;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    await reader.close();
+  }
+}
+
+async function processTensor(
+  t: TensorPlan, reader: TensorDataReader, writer: GgufFileWriter, buffers: BufferPair, o: EngineOptions,
+  cancel: Int32Array, advance: (bytes: number) => void,
+): Promise<void> {
+  const ne0 = t.source.dims[0]!;
+  const nrows = t.elements / ne0;
+  const srcRow = rowBytes(t.sourceType, ne0)!;
+  const dstRow = rowBytes(t.targetType, ne0)!;
+  const rows = rowsPerChunk(t, o.chunkBytes);
+  const nChunks = Math.ceil(nrows / rows);
+  const chunkRows = (k: number): number => Math.min(rows, nrows - k * rows);
+  const read = (k: number): Promise<void> =>
+    reader.read(t.source, k * rows * srcRow, chunkRows(k) * srcRow, buffers.input[k % 2]!);
+
+  let pendingRead = nChunks > 0 ? read(0) : Promise.resolve();
+  let pendingWrite: Promise<void> = Promise.resolve();
+  try {
+    for (let k = 0; k < nChunks; k++) {
+      await pendingRead;
+      throwIfAborted(o.signal);
+      if (k + 1 < nChunks) pendingRead = read(k + 1);
+      const n = chunkRows(k);
+      const input = buffers.input[k % 2]!;
+      let out: Uint8Array;
+      if (t.action === 'copy') {
+        // Copies are validated too, as llama.cpp's loader checks every byte range it reads.
+        const bad = o.native.findInvalidRow({ type: t.sourceType, nrows: n, nPerRow: ne0, data: input });
+        if (bad >= 0) throw invalidInput(t, k * rows + bad);
+        out = input.subarray(0, n * srcRow);
+        // The write must finish before this input buffer is read into again (chunk k + 2).
+        await pendingWrite;
+        pendingWrite = writer.write(out);
+        await pendingWrite;
+      } else {
+        const output = buffers.output[k % 2]!;
+        const r = await o.native.quantizeAsync({
+          srcType: t.sourceType, dstType: t.targetType, nrows: n, nPerRow: ne0, src: input, dst: output,
+          simd: o.simd, threads: o.threads, imatrix: t.imatrix, firstRow: k * rows, rowsPerMatrix: t.source.dims[1] ?? 1, cancel,
+        });
+        if (r.cancelled) throwIfAborted(o.signal);
+        if (r.invalidInputRow >= 0) throw invalidInput(t, r.invalidInputRow);
+        if (r.invalidOutputRow >= 0) {
+          throw new QuantNativeError('E_QUANTIZED_INVALID', `quantized data validation failed: tensor ${t.name}, row ${r.invalidOutputRow}: a ${ggmlTypeName(t.targetType)} scale or value is NaN or Inf (llama.cpp refuses it too)`, {
+            hint: 'the weights are too large for this type (F16 scales overflow above 65504); choose another type for this tensor with --tensor-type',
+          });
+        }
+        await pendingWrite;
+        pendingWrite = writer.write(output.subarray(0, n * dstRow));
+      }
+      advance(n * srcRow);
+    }
+    await pendingWrite;
+  } finally {
+    // Never leave a read in flight into a buffer the next tensor will use.
+    await pendingRead.catch(() => undefined);
+    await pendingWrite.catch(() => undefined);
+  }
+}
+
+function invalidInput(t: TensorPlan, row: number): QuantNativeError {
+  return new QuantNativeError('E_INVALID_DATA', `tensor ${t.name} has invalid data (NaN or Inf) in row ${row}`, {
+    hint: 'the input model is damaged: convert it again from the original weights',
+  });
+}
