@@ -45,7 +45,7 @@ export function loadLlamaOracle(): LlamaOracle | undefined {
   const LogCallback = koffi.proto('void qn_llama_log_cb(int level, const char *text, void *user)');
   const logSet = lib.func('void llama_log_set(qn_llama_log_cb *cb, void *user)');
   const silent = koffi.register((): void => undefined, koffi.pointer(LogCallback));
-  logSet(silent, null);
+  if (!process.env.QN_ORACLE_LOG) logSet(silent, null);
   const defaults = lib.func('qn_llama_model_quantize_params llama_model_quantize_default_params()');
   const quantize = lib.func('uint32_t llama_model_quantize(const char *inp, const char *out, const qn_llama_model_quantize_params *params)');
 

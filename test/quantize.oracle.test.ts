@@ -1,0 +1,206 @@
+/** Whole files byte-identical to llama.cpp's llama_model_quantize: every preset the kernels cover,
+ * on real models and on generated ones that exercise every rule, and every option. */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { quantize, type QuantizeOptions } from '../src/api.js';
+import { GgmlType } from '../src/ggml-types.js';
+import { readGguf } from '../src/gguf/reader.js';
+import { splitPath } from '../src/gguf/model.js';
+import { findPreset } from '../src/quant/presets.js';
+import { writeSyntheticModel, type SyntheticModelOptions } from '../src/synthetic.js';
+import { ggufImatrixValues, makeImatrixEntries, splitModel, writeGgufImatrix, writeLegacyImatrix } from './helpers/fixtures.js';
+import { loadLlamaOracle, type LlamaQuantizeParams } from './helpers/llama-oracle.js';
+import { ORACLE_PACKAGE } from './helpers/oracle.js';
+import { realModel, tempDir } from './helpers/models.js';
+
+const oracle = loadLlamaOracle();
+if (!oracle) console.warn(`\n*** ORACLE MISSING: ${ORACLE_PACKAGE} is not installed here; whole-file byte-identity tests are NOT run ***\n`);
+
+const tmp = tempDir('qn-quant-');
+afterAll(() => tmp.cleanup());
+
+const PRESETS = [
+  'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q3_K', 'Q4_K_S', 'Q4_K_M', 'Q4_K',
+  'Q5_K_S', 'Q5_K_M', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'F16', 'BF16', 'F32', 'COPY',
+];
+
+const MODELS: Record<string, SyntheticModelOptions> = {
+  // >= 8 layers so the first/last-layer rules fire; GQA 4; untied; F16.
+  'dense 8 layers gqa4 f16': { layers: 8, embd: 256, ff: 512, heads: 8, kvHeads: 2, vocab: 320, dtype: 'f16', seed: 11 },
+  // No GQA, tied embeddings, F32 input.
+  'dense gqa1 tied f32': { layers: 3, embd: 256, ff: 768, heads: 4, kvHeads: 4, vocab: 300, dtype: 'f32', tiedEmbeddings: true, seed: 12 },
+  // Mixture of experts (3-D expert stacks), BF16 input.
+  'moe 4 experts bf16': { layers: 3, embd: 256, ff: 256, heads: 8, kvHeads: 4, vocab: 280, dtype: 'bf16', experts: 4, seed: 13 },
+  // Eight experts: the nexp == 8 rules.
+  'moe 8 experts f16': { layers: 2, embd: 256, ff: 256, heads: 8, kvHeads: 2, vocab: 260, dtype: 'f16', experts: 8, seed: 14 },
+  // ffn_down rows of 344: no 32-block fits either, so everything there falls back to F16.
+  'fallback to f16': { layers: 2, embd: 256, ff: 344, heads: 8, kvHeads: 2, vocab: 260, dtype: 'f16', seed: 15 },
+  // Rows of 288 and 352: every 256-block type falls back to its 32-block replacement.
+  'fallback to 32-blocks': { layers: 2, embd: 288, ff: 352, heads: 9, kvHeads: 3, vocab: 270, dtype: 'f32', seed: 16 },
+};
+
+const paths: Record<string, string> = {};
+
+beforeAll(async () => {
+  if (!oracle) return;
+  for (const [name, o] of Object.entries(MODELS)) {
+    paths[name] = join(tmp.dir, `${name.replace(/\W+/g, '-')}.gguf`);
+    await writeSyntheticModel(paths[name]!, o);
+  }
+});
+
+function firstDifference(a: Buffer, b: Buffer): string | undefined {
+  if (a.equals(b)) return undefined;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return `files differ at byte ${i} (llama.cpp ${a.length} bytes, ours ${b.length})`;
+}
+
+let serial = 0;
+
+/** Runs both quantizers and compares every output file byte for byte. */
+async function compare(input: string, preset: string, ours: Partial<QuantizeOptions> = {}, llama: Partial<LlamaQuantizeParams> = {}): Promise<void> {
+  const p = findPreset(preset)!;
+  const id = ++serial;
+  const theirs = join(tmp.dir, `llama-${id}.gguf`);
+  const mine = join(tmp.dir, `ours-${id}.gguf`);
+  const rc = oracle!.quantize(input, ours.keepSplit ? theirs.slice(0, -5) : theirs, {
+    ftype: p.ftype, onlyCopy: p.defaultType === undefined, ...llama,
+  });
+  expect(rc, 'llama_model_quantize status').toBe(0);
+  const summary = await quantize({ input, output: mine, preset, force: true, threads: 2, ...ours });
+  const pairs = ours.keepSplit
+    ? summary.outputs.map((o, i) => [splitPath(theirs.slice(0, -5), i, summary.outputs.length), o] as const)
+    : [[theirs, mine] as const];
+  for (const [a, b] of pairs) {
+    const diff = firstDifference(readFileSync(a), readFileSync(b));
+    expect(diff, `${preset} on ${input}`).toBeUndefined();
+    rmSync(a);
+    rmSync(b);
+  }
+}
+
+describe.runIf(oracle)('every preset on generated models', () => {
+  for (const model of Object.keys(MODELS)) {
+    it.each(PRESETS)(`${model}: %s`, async (preset) => {
+      await compare(paths[model]!, preset);
+    });
+  }
+  it('a preset given as its ftype number (15 = Q4_K_M)', async () => {
+    await compare(paths['dense 8 layers gqa4 f16']!, '15');
+  });
+});
+
+describe.runIf(oracle)('real models', () => {
+  const real = ['stories260K.gguf', 'tinystories-656k-f32.gguf', 'tiny256-f16.gguf', 'tiny256-f32.gguf', 'llama-2-tiny-random.gguf'];
+  for (const name of real) {
+    const path = realModel(name);
+    it.runIf(path).each(['Q8_0', 'Q4_0', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q3_K_M', 'Q2_K', 'IQ4_XS', 'TQ2_0', 'F16', 'BF16'])(`${name}: %s`, async (preset) => {
+      await compare(path!, preset);
+    });
+  }
+});
+
+describe.runIf(oracle)('options', () => {
+  const dense = (): string => paths['dense 8 layers gqa4 f16']!;
+  it('--pure', async () => compare(dense(), 'Q4_K_M', { pure: true }, { pure: true }));
+  it('--leave-output-tensor', async () => compare(dense(), 'Q4_K_M', { leaveOutputTensor: true }, { leaveOutputTensor: true }));
+  it('--output-tensor-type', async () => compare(dense(), 'Q4_K_M', { outputTensorType: 'q8_0' }, { outputTensorType: GgmlType.Q8_0 }));
+  it('--output-tensor-type on tied embeddings', async () =>
+    compare(paths['dense gqa1 tied f32']!, 'Q5_K_M', { outputTensorType: 'Q4_0' }, { outputTensorType: GgmlType.Q4_0 }));
+  it('--token-embedding-type', async () => compare(dense(), 'Q4_K_M', { tokenEmbeddingType: 'q4_0' }, { tokenEmbeddingType: GgmlType.Q4_0 }));
+  it('--tensor-type (repeated; first match wins; counters skip manual tensors)', async () =>
+    compare(dense(), 'Q4_K_M',
+      { tensorTypes: [{ pattern: 'blk\\.[0-3]\\.attn_v', type: 'q8_0' }, { pattern: 'ffn_down', type: 'q5_0' }, { pattern: 'attn_v', type: 'iq4_xs' }] },
+      { tensorTypes: [{ pattern: 'blk\\.[0-3]\\.attn_v', type: GgmlType.Q8_0 }, { pattern: 'ffn_down', type: GgmlType.Q5_0 }, { pattern: 'attn_v', type: GgmlType.IQ4_XS }] }));
+  it('--tensor-type with a type that must fall back', async () =>
+    compare(paths['fallback to 32-blocks']!, 'Q8_0', { tensorTypes: [{ pattern: 'ffn', type: 'q6_K' }] }, { tensorTypes: [{ pattern: 'ffn', type: GgmlType.Q6_K }] }));
+  it('--override-kv of every type, including an existing key', async () => {
+    const kv = [
+      { key: 'general.name', type: 'str' as const, value: 'renamed' },
+      { key: 'test.int', type: 'int' as const, value: -7 },
+      { key: 'test.float', type: 'float' as const, value: 0.1 },
+      { key: 'test.bool', type: 'bool' as const, value: true },
+    ];
+    await compare(dense(), 'Q6_K', { overrideKv: kv }, { kvOverrides: kv });
+  });
+  it('--override-kv that changes hparams the rules read', async () => {
+    const kv = [{ key: 'llama.attention.head_count_kv', type: 'int' as const, value: 8 }];
+    await compare(dense(), 'Q2_K', { overrideKv: kv }, { kvOverrides: kv });
+  });
+  it('--prune-layers', async () => compare(dense(), 'Q4_K_M', { pruneLayers: [5, 2] }, { pruneLayers: [2, 5] }));
+  it('--allow-requantize from Q8_0', async () => {
+    const q8 = join(tmp.dir, 'q8.gguf');
+    await quantize({ input: dense(), output: q8, preset: 'Q8_0', force: true });
+    await compare(q8, 'Q4_K_M', { allowRequantize: true }, { allowRequantize: true });
+    await compare(q8, 'Q5_0', { allowRequantize: true }, { allowRequantize: true });
+  });
+  it('requantizing without --allow-requantize is refused', async () => {
+    const q8 = join(tmp.dir, 'q8b.gguf');
+    await quantize({ input: dense(), output: q8, preset: 'Q8_0', force: true });
+    await expect(quantize({ input: q8, output: join(tmp.dir, 'x.gguf'), preset: 'Q4_K_M' })).rejects.toMatchObject({ code: 'E_REQUANTIZE' });
+    expect(oracle!.quantize(q8, join(tmp.dir, 'y.gguf'), { ftype: 15 })).not.toBe(0);
+  });
+  it('--keep-split on a split input', async () => {
+    const shards = await splitModel(dense(), join(tmp.dir, 'split'), 3);
+    await compare(shards[0]!, 'Q4_K_M', { keepSplit: true }, { keepSplit: true });
+    await compare(shards[0]!, 'Q5_K_S');
+  });
+
+  describe('--imatrix', () => {
+    for (const [label, model] of [['dense', 'dense 8 layers gqa4 f16'], ['moe', 'moe 4 experts bf16']] as const) {
+      it(`legacy .dat and GGUF imatrix files on the ${label} model`, async () => {
+        const input = paths[model]!;
+        const entries = await makeImatrixEntries(input, 3);
+        const dat = join(tmp.dir, `${label}.imatrix.dat`);
+        const gguf = join(tmp.dir, `${label}.imatrix.gguf`);
+        const legacyValues = writeLegacyImatrix(dat, entries, 42, 'calibration.txt');
+        await writeGgufImatrix(gguf, entries, 17, ['wiki.train.raw', 'second']);
+        const datKv = (n: number) => [
+          { key: 'quantize.imatrix.file', type: 'str' as const, value: dat },
+          { key: 'quantize.imatrix.dataset', type: 'str' as const, value: 'calibration.txt' },
+          { key: 'quantize.imatrix.entries_count', type: 'int' as const, value: n },
+          { key: 'quantize.imatrix.chunks_count', type: 'int' as const, value: 42 },
+        ];
+        const ggufKv = (n: number) => [
+          { key: 'quantize.imatrix.file', type: 'str' as const, value: gguf },
+          { key: 'quantize.imatrix.dataset', type: 'str' as const, value: 'wiki.train.raw' },
+          { key: 'quantize.imatrix.entries_count', type: 'int' as const, value: n },
+          { key: 'quantize.imatrix.chunks_count', type: 'int' as const, value: 17 },
+        ];
+        for (const preset of ['Q4_0', 'Q5_0', 'Q4_1', 'Q5_1', 'Q2_K', 'Q2_K_S', 'Q3_K_M', 'Q4_K_M', 'Q5_K_S', 'Q6_K', 'IQ4_NL', 'IQ4_XS']) {
+          await compare(input, preset, { imatrix: dat }, { imatrix: legacyValues, kvOverrides: datKv(legacyValues.size) });
+          const gv = ggufImatrixValues(entries);
+          await compare(input, preset, { imatrix: gguf }, { imatrix: gv, kvOverrides: ggufKv(gv.size) });
+        }
+        // --include-weights / --exclude-weights filter the entries (and the entries_count).
+        const kept = new Map([...legacyValues].filter(([n]) => n.includes('ffn')));
+        await compare(input, 'Q4_K_M', { imatrix: dat, includeWeights: ['ffn'] }, { imatrix: kept, kvOverrides: datKv(kept.size) });
+        const dropped = new Map([...legacyValues].filter(([n]) => !n.includes('attn')));
+        await compare(input, 'Q4_K_M', { imatrix: dat, excludeWeights: ['attn'] }, { imatrix: dropped, kvOverrides: datKv(dropped.size) });
+      });
+    }
+    it('a preset that needs an imatrix is refused without one, naming the tensors', async () => {
+      await expect(quantize({ input: paths['dense 8 layers gqa4 f16']!, output: join(tmp.dir, 'z.gguf'), preset: 'Q2_K_S' }))
+        .rejects.toMatchObject({ code: 'E_NEEDS_IMATRIX', message: expect.stringContaining('blk.0.') });
+    });
+  });
+});
+
+describe.runIf(oracle)('refusals match llama.cpp', () => {
+  it('NaN in a weight names the tensor', async () => {
+    const bad = join(tmp.dir, 'nan.gguf');
+    await writeSyntheticModel(bad, { ...MODELS['dense gqa1 tied f32']!, layers: 1 });
+    const f = await readGguf(bad);
+    const t = f.tensors.find((x) => x.name === 'blk.0.ffn_up.weight')!;
+    const fd = await import('node:fs').then((m) => m.openSync(bad, 'r+'));
+    const nan = Buffer.alloc(4);
+    nan.writeFloatLE(Number.NaN);
+    (await import('node:fs')).writeSync(fd, nan, 0, 4, t.dataStart + 4 * 300);
+    (await import('node:fs')).closeSync(fd);
+    await expect(quantize({ input: bad, output: join(tmp.dir, 'nan-out.gguf'), preset: 'Q4_K_M' }))
+      .rejects.toMatchObject({ code: 'E_INVALID_DATA', message: expect.stringContaining('blk.0.ffn_up.weight') });
+    expect(oracle!.quantize(bad, join(tmp.dir, 'nan-llama.gguf'), { ftype: 15 })).not.toBe(0);
+  });
+});
