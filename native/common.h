@@ -108,6 +108,20 @@ static inline uint16_t qn_fp32_to_bf16(float f) {
     return (uint16_t)((bits + (0x7fffu + ((bits >> 16) & 1))) >> 16);
 }
 
+/* C leaves the conversion of a NaN or out-of-range float to an integer undefined. llama.cpp's
+ * reference bytes come from x86-64, where it yields the "integer indefinite" INT32_MIN (reached when
+ * 1/d overflows for a block of subnormals); these helpers give that result on every architecture. */
+static inline int32_t qn_trunc_to_i32(float x) {
+    if (!(fabsf(x) < 2147483648.0f)) return INT32_MIN;
+    return (int32_t)x;
+}
+
+/* glibc's lroundf as built for x86-64: out of range (and NaN) gives LONG_MIN. */
+static inline int64_t qn_lroundf(float x) {
+    if (!(fabsf(x) < 9223372036854775808.0f)) return INT64_MIN;
+    return (int64_t)lroundf(x);
+}
+
 /* Round half to even via the 1.5*2^23 trick; valid for |x| <= 4194303 (ggml's nearest_int). */
 static inline int qn_nearest_int(float x) {
     const float v = x + 12582912.f;

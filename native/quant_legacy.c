@@ -49,8 +49,8 @@ static void q4_0_block_ref(const float *x, block_q4_0 *y) {
     const float id = d ? 1.0f / d : 0.0f;
     y->d = qn_fp32_to_fp16(d);
     for (int j = 0; j < 16; ++j) {
-        const uint8_t q0 = (uint8_t)QN_MIN(15, (int8_t)(x[j] * id + 8.5f));
-        const uint8_t q1 = (uint8_t)QN_MIN(15, (int8_t)(x[j + 16] * id + 8.5f));
+        const uint8_t q0 = (uint8_t)QN_MIN(15, (int8_t)qn_trunc_to_i32(x[j] * id + 8.5f));
+        const uint8_t q1 = (uint8_t)QN_MIN(15, (int8_t)qn_trunc_to_i32(x[j + 16] * id + 8.5f));
         y->qs[j] = (uint8_t)(q0 | (q1 << 4));
     }
 }
@@ -63,8 +63,8 @@ static void q4_1_block_ref(const float *x, block_q4_1 *y) {
     y->d = qn_fp32_to_fp16(d);
     y->m = qn_fp32_to_fp16(min);
     for (int j = 0; j < 16; ++j) {
-        const uint8_t q0 = (uint8_t)QN_MIN(15, (int8_t)((x[j] - min) * id + 0.5f));
-        const uint8_t q1 = (uint8_t)QN_MIN(15, (int8_t)((x[j + 16] - min) * id + 0.5f));
+        const uint8_t q0 = (uint8_t)QN_MIN(15, (int8_t)qn_trunc_to_i32((x[j] - min) * id + 0.5f));
+        const uint8_t q1 = (uint8_t)QN_MIN(15, (int8_t)qn_trunc_to_i32((x[j + 16] - min) * id + 0.5f));
         y->qs[j] = (uint8_t)(q0 | (q1 << 4));
     }
 }
@@ -75,7 +75,7 @@ static void q5_0_block_ref(const float *x, block_q5_0 *y) {
     const float id = d ? 1.0f / d : 0.0f;
     y->d = qn_fp32_to_fp16(d);
     uint8_t q[QK32];
-    for (int j = 0; j < QK32; ++j) q[j] = (uint8_t)QN_MIN(31, (int8_t)(x[j] * id + 16.5f));
+    for (int j = 0; j < QK32; ++j) q[j] = (uint8_t)QN_MIN(31, (int8_t)qn_trunc_to_i32(x[j] * id + 16.5f));
     pack_5bit(q, y->qs, y->qh);
 }
 
@@ -88,7 +88,7 @@ static void q5_1_block_ref(const float *x, block_q5_1 *y) {
     y->m = qn_fp32_to_fp16(min);
     uint8_t q[QK32];
     /* Unlike Q5_0 there is no clamp to 31 here: the reference relies on the range. */
-    for (int j = 0; j < QK32; ++j) q[j] = (uint8_t)((x[j] - min) * id + 0.5f);
+    for (int j = 0; j < QK32; ++j) q[j] = (uint8_t)qn_trunc_to_i32((x[j] - min) * id + 0.5f);
     pack_5bit(q, y->qs, y->qh);
 }
 
@@ -98,7 +98,7 @@ static void q8_0_block(const float *x, block_q8_0 *y) {
     const float d = amax / 127;
     const float id = d ? 1.0f / d : 0.0f;
     y->d = qn_fp32_to_fp16(d);
-    for (int j = 0; j < QK32; ++j) y->qs[j] = (int8_t)roundf(x[j] * id);
+    for (int j = 0; j < QK32; ++j) y->qs[j] = (int8_t)qn_trunc_to_i32(roundf(x[j] * id));
 }
 
 void qn_quantize_q4_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {

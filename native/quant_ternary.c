@@ -8,7 +8,8 @@ static float tq_absmax(const float *x) {
     return amax;
 }
 
-static inline int trit(float x, float id) { return (int)lroundf(x * id) + 1; }
+/* As ggml: `int xi = lroundf(x*id) + 1`, keeping the low 32 bits of the long sum. */
+static inline int trit(float x, float id) { return (int)(uint32_t)(uint64_t)(qn_lroundf(x * id) + 1); }
 
 /* q holds up to five trits in base 3; store ceil(q * 256 / 243) so a multiply recovers them. */
 static inline uint8_t tq1_byte(uint8_t q) { return (uint8_t)(((uint16_t)q * 256 + (243 - 1)) / 243); }

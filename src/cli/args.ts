@@ -1,0 +1,102 @@
+/** Parsers for llama-quantize's argument syntax, so scripts can switch by changing the program name. */
+import { readFileSync } from 'node:fs';
+import { QuantNativeError } from '../errors.js';
+import type { KvOverride, TensorTypeOverride } from '../quant/plan.js';
+import { findPreset } from '../quant/presets.js';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface QuantizePositionals {
+  input: string;
+  output: string | undefined;
+  type: string;
+  threads: number | undefined;
+}
+
+/** `<input> [<output>] <type> [nthreads]`: when the argument after the input is a type, the
+ * output is omitted (llama-quantize's rule). */
+export function parseQuantizePositionals(args: readonly string[]): QuantizePositionals {
+  if (args.length < 2) throw new UsageError('quantize needs an input file and a type, e.g. `quant-native quantize model-f16.gguf Q4_K_M`');
+  const [input, second, ...rest] = args as [string, string, ...string[]];
+  let output: string | undefined;
+  let type: string;
+  let tail: string[];
+  if (findPreset(second)) {
+    type = second;
+    tail = rest;
+  } else {
+    output = second;
+    if (rest.length === 0) throw new UsageError(`missing the type after the output path ${second}`);
+    type = rest[0]!;
+    tail = rest.slice(1);
+    if (!findPreset(type)) throw new UsageError(`unknown type "${type}": run \`quant-native presets\` for the list`);
+  }
+  if (tail.length > 1) throw new UsageError(`unexpected arguments: ${tail.slice(1).join(' ')}`);
+  let threads: number | undefined;
+  if (tail.length === 1) {
+    const n = Number(tail[0]);
+    if (!Number.isInteger(n)) throw new UsageError(`nthreads must be an integer, got "${tail[0]}"`);
+    threads = n > 0 ? n : undefined; // llama-quantize: <= 0 means all cores
+  }
+  return { input, output, type, threads };
+}
+
+/** NAME=TYPE; the name part is lower-cased as llama-quantize does. */
+export function parseTensorType(spec: string): TensorTypeOverride {
+  const eq = spec.indexOf('=');
+  if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`--tensor-type expects NAME=TYPE, got "${spec}"`);
+  return { pattern: spec.slice(0, eq).toLowerCase(), type: spec.slice(eq + 1) };
+}
+
+/** Whitespace-separated NAME=TYPE tokens, in file order. */
+export function readTensorTypeFile(path: string): TensorTypeOverride[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new QuantNativeError('E_IO', `cannot read --tensor-type-file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  return text.split(/\s+/).filter(Boolean).map(parseTensorType);
+}
+
+/** KEY=TYPE:VALUE with TYPE int, float, bool or str (llama.cpp's string_parse_kv_override). */
+export function parseKvOverride(spec: string): KvOverride {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--override-kv expects KEY=TYPE:VALUE, got "${spec}"`);
+  const key = spec.slice(0, eq);
+  if (key.length >= 128) throw new UsageError(`--override-kv key is too long (${key.length} characters, 127 at most)`);
+  const rest = spec.slice(eq + 1);
+  const m = /^(int|float|bool|str):(.*)$/s.exec(rest);
+  if (!m) throw new UsageError(`--override-kv ${key}: the value must start with int:, float:, bool: or str:`);
+  const [, type, raw] = m as unknown as [string, 'int' | 'float' | 'bool' | 'str', string];
+  switch (type) {
+    case 'int': {
+      const n = /^\s*[+-]?\d+/.exec(raw);
+      return { key, type, value: n ? Number.parseInt(n[0], 10) : 0 };
+    }
+    case 'float': {
+      const f = Number.parseFloat(raw);
+      return { key, type, value: Number.isNaN(f) ? 0 : f };
+    }
+    case 'bool':
+      if (raw !== 'true' && raw !== 'false') throw new UsageError(`--override-kv ${key}: bool values are true or false, got "${raw}"`);
+      return { key, type, value: raw === 'true' };
+    case 'str':
+      if (raw.length > 127) throw new UsageError(`--override-kv ${key}: string values are 127 characters at most`);
+      return { key, type, value: raw };
+  }
+}
+
+/** Comma-separated non-negative layer numbers. */
+export function parsePruneLayers(spec: string): number[] {
+  return spec.split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 0 || s.trim() === '') throw new UsageError(`--prune-layers: invalid layer id "${s}"`);
+    return n;
+  });
+}

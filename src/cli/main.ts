@@ -1,0 +1,326 @@
+/** The quant-native command line. Exit codes: 0 done, 1 failed, 2 usage, 130/143 interrupted. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary } from '../api.js';
+import { AbortError, QuantNativeError } from '../errors.js';
+import { loadNative, nativeBindingPath, PACKAGE_ROOT, resolveSimd } from '../native.js';
+import { writeSyntheticModel } from '../synthetic.js';
+import { UsageError, parseKvOverride, parsePruneLayers, parseQuantizePositionals, parseTensorType, readTensorTypeFile } from './args.js';
+import { duration, humanBytes, mib, table } from './format.js';
+import { ProgressRenderer, pickProgressMode } from './progress.js';
+
+const COMMANDS = ['quantize', 'inspect', 'presets', 'dequantize', 'compare', 'demo', 'help'];
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+function versionText(): string {
+  const native = loadNative();
+  const active = native.info.simdNames[resolveSimd(native)];
+  return [
+    `quant-native ${packageVersion()}`,
+    `addon: Node-API ${native.info.napiVersion}, ${nativeBindingPath() ?? 'unknown path'}`,
+    `simd: ${active} (available: ${native.info.simdAvailable.join(', ')})`,
+  ].join('\n');
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+interface QuantizeCliOptions {
+  allowRequantize?: boolean;
+  leaveOutputTensor?: boolean;
+  pure?: boolean;
+  imatrix?: string;
+  includeWeights?: string[];
+  excludeWeights?: string[];
+  outputTensorType?: string;
+  tokenEmbeddingType?: string;
+  tensorType?: string[];
+  tensorTypeFile?: string;
+  pruneLayers?: string;
+  keepSplit?: boolean;
+  overrideKv?: string[];
+  dryRun?: boolean;
+  threads?: string;
+  force?: boolean;
+  json?: boolean;
+  progress: boolean;
+  jsonProgress?: boolean;
+  simd?: string;
+}
+
+function printSummary(s: QuantizeSummary): void {
+  const rows = s.tensors.map((t) => [
+    t.name, t.shape.join('x'), t.sourceType, t.type, t.action === 'copy' ? 'copied' : t.reason, `${mib(t.bytesIn)} -> ${mib(t.bytesOut)}`,
+  ]);
+  process.stdout.write(`${table(rows, ['tensor', 'shape', 'from', 'to', 'why', 'size'])}\n\n`);
+  process.stdout.write(`model size: ${mib(s.bytesIn)} (${s.bitsPerWeightIn.toFixed(2)} bpw)\n`);
+  process.stdout.write(`quant size: ${mib(s.bytesOut)} (${s.bitsPerWeightOut.toFixed(2)} bpw)\n`);
+  if (s.fallbackCount > 0) {
+    process.stdout.write(`warning: ${s.fallbackCount} of ${s.tensors.length} tensor(s) (${s.fallbackParameters.toLocaleString('en-US')} parameters) fell back to another type because their row length does not fit the preset's block size\n`);
+  }
+  for (const w of s.warnings) process.stdout.write(`warning: ${w}\n`);
+  if (s.dryRun) process.stdout.write('dry run: nothing was written\n');
+  else process.stdout.write(`wrote ${s.outputs.join(', ')} in ${duration(s.seconds)} (${s.simd}, ${s.threads} threads, ${humanBytes(s.bytesIn / Math.max(s.seconds, 1e-9))}/s)\n`);
+}
+
+/** Runs a long job with Ctrl-C / SIGTERM turned into an abort; returns the exit code on a signal. */
+async function withSignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise<{ value?: T; signalCode?: number }> {
+  const controller = new AbortController();
+  let signalCode: number | undefined;
+  const onInt = (): void => { signalCode = 130; controller.abort(new Error('interrupted (SIGINT)')); };
+  const onTerm = (): void => { signalCode = 143; controller.abort(new Error('terminated (SIGTERM)')); };
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
+  try {
+    return { value: await run(controller.signal) };
+  } catch (e) {
+    if (signalCode !== undefined && e instanceof AbortError) return { signalCode };
+    throw e;
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
+async function runQuantize(options: QuantizeOptions, cli: { json?: boolean; progress: boolean; jsonProgress?: boolean }): Promise<number> {
+  const renderer = new ProgressRenderer(pickProgressMode({ progress: cli.progress, json: cli.json ?? false, jsonProgress: cli.jsonProgress ?? false }, process.stderr.isTTY === true));
+  const { value, signalCode } = await withSignals((signal) => quantize({ ...options, signal, onProgress: (p) => renderer.update(p) }));
+  renderer.finish();
+  if (signalCode !== undefined) {
+    process.stderr.write('quant-native: interrupted; no output was written\n');
+    return signalCode;
+  }
+  if (cli.json) process.stdout.write(`${JSON.stringify(value)}\n`);
+  else printSummary(value!);
+  return 0;
+}
+
+function quantizeOptionsFrom(o: QuantizeCliOptions, pos: { input: string; output: string | undefined; type: string; threads: number | undefined }): QuantizeOptions {
+  if (o.includeWeights?.length && o.excludeWeights?.length) throw new UsageError('--include-weights and --exclude-weights cannot be combined');
+  const tensorTypes = [...(o.tensorType ?? []).map(parseTensorType), ...(o.tensorTypeFile ? readTensorTypeFile(o.tensorTypeFile) : [])];
+  let threads = pos.threads;
+  if (o.threads !== undefined) {
+    threads = Number(o.threads);
+    if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads must be a positive integer, got "${o.threads}"`);
+  }
+  return {
+    input: pos.input,
+    ...(pos.output !== undefined ? { output: pos.output } : {}),
+    preset: pos.type,
+    ...(o.imatrix !== undefined ? { imatrix: o.imatrix } : {}),
+    includeWeights: o.includeWeights ?? [],
+    excludeWeights: o.excludeWeights ?? [],
+    allowRequantize: o.allowRequantize ?? false,
+    leaveOutputTensor: o.leaveOutputTensor ?? false,
+    pure: o.pure ?? false,
+    ...(o.outputTensorType !== undefined ? { outputTensorType: o.outputTensorType } : {}),
+    ...(o.tokenEmbeddingType !== undefined ? { tokenEmbeddingType: o.tokenEmbeddingType } : {}),
+    tensorTypes,
+    pruneLayers: o.pruneLayers ? parsePruneLayers(o.pruneLayers) : [],
+    keepSplit: o.keepSplit ?? false,
+    overrideKv: (o.overrideKv ?? []).map(parseKvOverride),
+    dryRun: o.dryRun ?? false,
+    force: o.force ?? false,
+    ...(threads !== undefined ? { threads } : {}),
+    ...(o.simd !== undefined ? { simd: o.simd } : {}),
+  };
+}
+
+function addQuantizeOptions(c: Command): Command {
+  return c
+    .option('--allow-requantize', 'allow inputs that are already quantized (dequantized, then quantized again)')
+    .option('--leave-output-tensor', 'leave output.weight as it is')
+    .option('--pure', 'every quantizable tensor gets the preset type (no mixture rules)')
+    .option('--imatrix <file>', 'importance matrix (GGUF or legacy .dat from llama-imatrix)')
+    .option('--include-weights <name>', 'use importance data only for tensors whose name contains NAME (repeatable)', collect)
+    .option('--exclude-weights <name>', 'drop importance data for tensors whose name contains NAME (repeatable)', collect)
+    .option('--output-tensor-type <type>', 'type of output.weight (and tied token embeddings)')
+    .option('--token-embedding-type <type>', 'type of token_embd.weight')
+    .option('--tensor-type <name=type>', 'type for tensors whose name matches the regex NAME (repeatable; first match wins)', collect)
+    .option('--tensor-type-file <file>', 'file of whitespace-separated NAME=TYPE overrides')
+    .option('--prune-layers <list>', 'drop these layers, e.g. 20,21,22')
+    .option('--keep-split', 'write one output shard per input shard')
+    .option('--override-kv <key=type:value>', 'set metadata, TYPE one of int, float, bool, str (repeatable)', collect)
+    .option('--dry-run', 'print the plan (types, reasons, sizes) without writing anything')
+    .option('-t, --threads <n>', 'worker threads (default: all cores)')
+    .option('--simd <path>', 'force a kernel path: auto, scalar, avx2, neon (default: QUANT_NATIVE_SIMD or auto)')
+    .option('-f, --force', 'overwrite an existing output file')
+    .option('--json', 'print one JSON summary on stdout')
+    .option('--progress', 'with --json: also print JSON lines of progress')
+    .option('--no-progress', 'no progress output');
+}
+
+function buildProgram(exit: { code: number }): Command {
+  const program = new Command('quant-native')
+    .description('Quantize GGUF models (F32/F16/BF16 to Q8_0, Q4_K_M, ...) byte-for-byte like llama.cpp, with SIMD kernels.')
+    .usage('<command> [options]')
+    .option('-v, --version', 'print the version, the addon ABI and the active SIMD path')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .addHelpText('after', `
+Examples:
+  $ quant-native demo                                   # a tiny model, quantized end to end
+  $ quant-native quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M
+  $ quant-native model-f16.gguf Q8_0                    # llama-quantize syntax works too
+  $ quant-native quantize --dry-run model-f16.gguf Q4_K_M
+  $ quant-native inspect model.gguf --json
+  $ quant-native presets
+
+Environment:
+  QUANT_NATIVE_SIMD=scalar|avx2|neon|auto   force a kernel path (outputs are identical on every path)
+  QUANT_NATIVE_BINDING=/path/to/addon.node  load the native addon from this file`);
+
+  program.action((opts: { version?: boolean }) => {
+    if (opts.version) process.stdout.write(`${versionText()}\n`);
+    else program.outputHelp();
+  });
+
+  addQuantizeOptions(
+    program.command('quantize')
+      .description('quantize a model, as llama-quantize does')
+      .usage('[options] <input.gguf> [output.gguf] <type> [nthreads]')
+      .argument('<args...>', 'input, optional output, type (name or ftype number) and optional thread count'),
+  )
+    .addHelpText('after', `
+Types: run \`quant-native presets\` for the list (Q4_K_M, Q5_K_M, Q6_K, Q8_0, IQ4_XS, ...).
+Without an output path the file is <input dir>/ggml-model-<TYPE>.gguf, as llama-quantize names it.
+
+Examples:
+  $ quant-native quantize llama-3-8b-f16.gguf llama-3-8b-Q4_K_M.gguf Q4_K_M
+  $ quant-native quantize --imatrix imatrix.gguf model-f16.gguf out.gguf IQ4_XS
+  $ quant-native quantize --tensor-type attn_v=q8_0 --tensor-type ffn_down=q6_K in.gguf out.gguf Q4_K_M
+  $ quant-native quantize --json --no-progress in.gguf out.gguf Q8_0 | jq .bitsPerWeightOut`)
+    .action(async (args: string[], o: QuantizeCliOptions) => {
+      exit.code = await runQuantize(quantizeOptionsFrom(o, parseQuantizePositionals(args)), o);
+    });
+
+  program.command('dequantize')
+    .description('write a quantized model back as F32, F16 or BF16')
+    .argument('<input.gguf>')
+    .argument('<output.gguf>')
+    .addOption(new Option('--type <type>', 'output float type').choices(['f32', 'f16', 'bf16']).default('f16'))
+    .option('-f, --force', 'overwrite an existing output file')
+    .option('-t, --threads <n>', 'worker threads (default: all cores)')
+    .option('--json', 'print one JSON summary on stdout')
+    .option('--no-progress', 'no progress output')
+    .addHelpText('after', '\nExample:\n  $ quant-native dequantize model-Q8_0.gguf model-f16.gguf --type f16')
+    .action(async (input: string, output: string, o: { type: string; force?: boolean; threads?: string; json?: boolean; progress: boolean }) => {
+      const opts = quantizeOptionsFrom({ force: o.force ?? false, progress: o.progress, ...(o.threads ? { threads: o.threads } : {}) }, { input, output, type: o.type.toUpperCase(), threads: undefined });
+      exit.code = await runQuantize({ ...opts, allowRequantize: true }, o);
+    });
+
+  program.command('inspect')
+    .description('show a model\'s metadata and tensors')
+    .argument('<file.gguf>')
+    .option('--json', 'print the result as JSON (a stable shape, see the README)')
+    .addHelpText('after', '\nExamples:\n  $ quant-native inspect model.gguf\n  $ quant-native inspect model.gguf --json | jq \'.tensors[] | select(.type == "q4_K") | .name\'')
+    .action(async (file: string, o: { json?: boolean }) => {
+      const r = await inspect(file);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+        return;
+      }
+      const out: string[] = [];
+      out.push(`${r.path}: GGUF v${r.version}${r.files.length > 1 ? `, ${r.files.length} shards` : ''}`);
+      out.push(`architecture: ${r.architecture ?? '?'}   name: ${r.name ?? '?'}   file type: ${r.fileType ?? '?'}${r.fileTypeName ? ` (${r.fileTypeName})` : ''}`);
+      out.push(`tensors: ${r.tensors.length}   parameters: ${r.parameters.toLocaleString('en-US')}   tensor data: ${mib(r.tensorBytes)} (${r.bitsPerWeight.toFixed(2)} bpw)   file: ${mib(r.fileBytes)}`);
+      out.push('', 'metadata:');
+      for (const m of r.metadata) {
+        const v = m.value;
+        const shown = v && typeof v === 'object' && !Array.isArray(v)
+          ? `[${(v as { first: unknown[] }).first.map((x) => JSON.stringify(x)).join(', ')}, ...] (${(v as { length: number }).length} items)`
+          : JSON.stringify(v);
+        out.push(`  ${m.key.padEnd(40)} ${m.type.padEnd(14)} ${shown.length > 100 ? `${shown.slice(0, 97)}...` : shown}`);
+      }
+      out.push('', table(r.tensors.map((t) => [t.name, t.type, t.shape.join('x'), mib(t.bytes)]), ['tensor', 'type', 'shape', 'size']));
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+
+  program.command('presets')
+    .description('list the quantization presets')
+    .option('--json', 'print the list as JSON')
+    .action((o: { json?: boolean }) => {
+      const list = listPresets();
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(list)}\n`);
+        return;
+      }
+      process.stdout.write(`${table(list.map((p) => [
+        String(p.fileType), p.name, p.defaultType ?? '-', p.bitsPerWeight === undefined ? '-' : p.bitsPerWeight.toFixed(4).replace(/0+$/, '').replace(/\.$/, ''),
+        p.supported ? 'yes' : 'not yet', p.description,
+      ]), ['ftype', 'preset', 'default type', 'bpw', 'supported', 'llama.cpp notes'])}\n`);
+    });
+
+  program.command('compare')
+    .description('per-tensor error of a quantized model against its reference')
+    .argument('<reference.gguf>')
+    .argument('<quantized.gguf>')
+    .option('--json', 'print one object per tensor as JSON')
+    .action(() => {
+      throw new QuantNativeError('E_BAD_OPTION', 'compare is not available in this version yet', { hint: 'it is planned; `quant-native inspect` shows the types of both files meanwhile' });
+    });
+
+  program.command('demo')
+    .description('write a small synthetic model, quantize it to Q4_K_M, show the result, clean up')
+    .option('--json', 'print the quantization summary as JSON')
+    .action(async (o: { json?: boolean }) => {
+      const dir = mkdtempSync(join(tmpdir(), 'quant-native-demo-'));
+      try {
+        const input = join(dir, 'demo-f16.gguf');
+        process.stderr.write(`writing a synthetic llama-shaped F16 model to ${input} ...\n`);
+        await writeSyntheticModel(input, { layers: 4, embd: 512, ff: 1536, heads: 8, kvHeads: 4, vocab: 2048, dtype: 'f16', name: 'quant-native demo' });
+        const info = await inspect(input);
+        process.stderr.write(`  ${info.tensors.length} tensors, ${info.parameters.toLocaleString('en-US')} parameters, ${mib(info.fileBytes)}\n`);
+        process.stderr.write('quantizing to Q4_K_M ...\n');
+        exit.code = await runQuantize({ input, output: join(dir, 'demo-Q4_K_M.gguf'), preset: 'Q4_K_M' }, { json: o.json ?? false, progress: true });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+  return program;
+}
+
+function printError(e: unknown, json: boolean): void {
+  if (e instanceof QuantNativeError) {
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint } })}\n`);
+    process.stderr.write(`quant-native: error: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+    return;
+  }
+  process.stderr.write(`quant-native: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.stderr.write('  hint: this is a bug in quant-native; please report it with the command you ran\n');
+}
+
+/** Accepts llama-quantize's bare form: `quant-native [options] in.gguf [out.gguf] TYPE [n]`. */
+export function normalizeArgv(args: readonly string[]): string[] {
+  const first = args.find((a) => !a.startsWith('-'));
+  if (first === undefined || COMMANDS.includes(first)) return [...args];
+  return ['quantize', ...args];
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const exit = { code: 0 };
+  const program = buildProgram(exit);
+  const args = normalizeArgv(argv);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return exit.code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version exit 0; every parse problem is a usage error.
+      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.help' ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`quant-native: ${e.message}\n  see: quant-native ${args[0] ?? ''} --help\n`);
+      return 2;
+    }
+    printError(e, args.includes('--json'));
+    return 1;
+  }
+}
