@@ -48,8 +48,7 @@ interface QuantizeCliOptions {
   threads?: string;
   force?: boolean;
   json?: boolean;
-  progress: boolean;
-  jsonProgress?: boolean;
+  progress?: boolean;
   simd?: string;
 }
 
@@ -87,8 +86,8 @@ async function withSignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise
   }
 }
 
-async function runQuantize(options: QuantizeOptions, cli: { json?: boolean; progress: boolean; jsonProgress?: boolean }): Promise<number> {
-  const renderer = new ProgressRenderer(pickProgressMode({ progress: cli.progress, json: cli.json ?? false, jsonProgress: cli.jsonProgress ?? false }, process.stderr.isTTY === true));
+async function runQuantize(options: QuantizeOptions, cli: { json?: boolean; progress?: boolean }): Promise<number> {
+  const renderer = new ProgressRenderer(pickProgressMode({ progress: cli.progress, json: cli.json ?? false }, process.stderr.isTTY === true));
   const { value, signalCode } = await withSignals((signal) => quantize({ ...options, signal, onProgress: (p) => renderer.update(p) }));
   renderer.finish();
   if (signalCode !== undefined) {
@@ -209,8 +208,8 @@ Examples:
     .option('--json', 'print one JSON summary on stdout')
     .option('--no-progress', 'no progress output')
     .addHelpText('after', '\nExample:\n  $ quant-native dequantize model-Q8_0.gguf model-f16.gguf --type f16')
-    .action(async (input: string, output: string, o: { type: string; force?: boolean; threads?: string; json?: boolean; progress: boolean }) => {
-      const opts = quantizeOptionsFrom({ force: o.force ?? false, progress: o.progress, ...(o.threads ? { threads: o.threads } : {}) }, { input, output, type: o.type.toUpperCase(), threads: undefined });
+    .action(async (input: string, output: string, o: { type: string; force?: boolean; threads?: string; json?: boolean; progress?: boolean }) => {
+      const opts = quantizeOptionsFrom({ force: o.force ?? false, ...(o.threads ? { threads: o.threads } : {}) }, { input, output, type: o.type.toUpperCase(), threads: undefined });
       exit.code = await runQuantize({ ...opts, allowRequantize: true }, o);
     });
 
@@ -277,7 +276,7 @@ Examples:
         const info = await inspect(input);
         process.stderr.write(`  ${info.tensors.length} tensors, ${info.parameters.toLocaleString('en-US')} parameters, ${mib(info.fileBytes)}\n`);
         process.stderr.write('quantizing to Q4_K_M ...\n');
-        exit.code = await runQuantize({ input, output: join(dir, 'demo-Q4_K_M.gguf'), preset: 'Q4_K_M' }, { json: o.json ?? false, progress: true });
+        exit.code = await runQuantize({ input, output: join(dir, 'demo-Q4_K_M.gguf'), preset: 'Q4_K_M' }, { json: o.json ?? false });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -5,9 +5,11 @@ import { duration, humanBytes } from './format.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'json' | 'none';
 
-export function pickProgressMode(opts: { progress: boolean; json: boolean; jsonProgress: boolean }, isTTY: boolean): ProgressMode {
-  if (opts.json) return opts.jsonProgress ? 'json' : 'none';
-  if (!opts.progress) return 'none';
+/** `progress` is the --progress / --no-progress flag: undefined when neither was given. With
+ * --json, progress is opt-in (JSON lines); otherwise it is on unless --no-progress. */
+export function pickProgressMode(opts: { progress: boolean | undefined; json: boolean }, isTTY: boolean): ProgressMode {
+  if (opts.json) return opts.progress === true ? 'json' : 'none';
+  if (opts.progress === false) return 'none';
   return isTTY ? 'bar' : 'lines';
 }
 

@@ -1,0 +1,99 @@
+/** The addon: SIMD path forcing, context awareness (workers), never blocking the event loop. */
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { quantizeRows } from '../src/api.js';
+import { GgmlType } from '../src/ggml-types.js';
+import { loadNative, resolveSimd } from '../src/native.js';
+import { DATASETS, Rng, rows } from './helpers/data.js';
+import { runCli } from './helpers/cli.js';
+
+const native = loadNative();
+
+describe('SIMD paths', () => {
+  for (const path of native.info.simdAvailable) {
+    it(`QUANT_NATIVE_SIMD=${path} is reported by --version and used`, () => {
+      const r = runCli(['--version'], { QUANT_NATIVE_SIMD: path });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`simd: ${path} `));
+    });
+  }
+  it('auto picks the best available path', () => {
+    expect(runCli(['--version'], { QUANT_NATIVE_SIMD: 'auto' }).stdout).toContain(`simd: ${native.info.simdBest} `);
+  });
+  it('an unavailable path is a clear error, not a crash', () => {
+    const missing = native.info.simdNames.find((n) => !native.info.simdAvailable.includes(n));
+    expect(missing).toBeDefined();
+    const bad = runCli(['--version'], { QUANT_NATIVE_SIMD: missing! });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`the ${missing} path is not available on this CPU`));
+    expect(() => resolveSimd(native, missing)).toThrow(expect.objectContaining({ code: 'E_SIMD_UNAVAILABLE' }));
+  });
+  it('an unknown path name is refused', () => {
+    expect(() => resolveSimd(native, 'sse9')).toThrow(expect.objectContaining({ code: 'E_BAD_OPTION' }));
+  });
+  it('every path gives the same bytes through the binding', async () => {
+    const x = rows(DATASETS['heavy-tailed with outliers']!, new Rng(3), 16, 4096);
+    for (const type of ['q8_0', 'q4_0', 'q4_K', 'q6_K', 'iq4_xs']) {
+      const outs = await Promise.all(native.info.simdAvailable.map((simd) => quantizeRows(type, x, 4096, { simd, threads: 2 })));
+      for (const o of outs) expect(o.equals(outs[0]!)).toBe(true);
+    }
+  });
+});
+
+describe('the binding checks what it is given', () => {
+  const x = new Float32Array(256);
+  const job = { srcType: GgmlType.F32, dstType: GgmlType.Q4_K, nrows: 1, nPerRow: 256, src: x, dst: Buffer.alloc(144), simd: 0 };
+  it.each([
+    ['a destination too small', { dst: Buffer.alloc(143) }, /dst holds 143 bytes, 144 needed/],
+    ['a source too small', { nrows: 2 }, /src holds 1024 bytes, 2048 needed/],
+    ['a row length that is not whole blocks', { nPerRow: 128, nrows: 2 }, /not a multiple of q4_K's block size 256/],
+    ['an unknown type', { dstType: 4 }, /cannot produce type 4/],
+    ['a negative row count', { nrows: -1 }, /nrows must be an integer/],
+    ['a fractional row length', { nPerRow: 2.5 }, /nPerRow must be an integer/],
+    ['a non-buffer source', { src: 'abc' }, /src must be a Buffer/],
+    ['an imatrix of the wrong length', { imatrix: new Float32Array(100) }, /imatrix length 100/],
+    ['an imatrix that is not Float32Array', { imatrix: new Float64Array(256) }, /imatrix must be a Float32Array/],
+  ])('refuses %s', (_what, patch, message) => {
+    expect(() => native.quantizeSync({ ...job, ...(patch as object) } as typeof job)).toThrow(message);
+  });
+});
+
+describe('context awareness', () => {
+  it('loads and works in several worker threads at once, with the same bytes', async () => {
+    const x = rows(DATASETS.normal!, new Rng(9), 8, 1024);
+    const expected = await quantizeRows('q5_K', x, 1024);
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = require(workerData.path);
+      const dst = Buffer.alloc(workerData.bytes);
+      addon.quantizeAsync({ srcType: 0, dstType: 13, nrows: 8, nPerRow: 1024, src: workerData.x, dst, simd: 0, threads: 2 })
+        .then(() => parentPort.postMessage(dst));
+    `;
+    const { nativeBindingPath } = await import('../src/native.js');
+    const results = await Promise.all([0, 1, 2].map(() => new Promise<Uint8Array>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { path: nativeBindingPath(), x, bytes: expected.length } });
+      w.once('message', (m: Uint8Array) => { resolve(m); void w.terminate(); });
+      w.once('error', reject);
+    })));
+    for (const r of results) expect(Buffer.from(r).equals(expected)).toBe(true);
+  });
+});
+
+describe('event loop', () => {
+  it('a long native job leaves the JS thread free', async () => {
+    const x = rows(DATASETS.normal!, new Rng(4), 256, 4096);
+    let maxGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+    }, 5);
+    const t0 = performance.now();
+    await quantizeRows('q4_K', x, 4096, { threads: 1 });
+    const elapsed = performance.now() - t0;
+    clearInterval(timer);
+    expect(elapsed).toBeGreaterThan(50);
+    expect(maxGap).toBeLessThan(50);
+  });
+});
