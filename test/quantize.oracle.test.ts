@@ -1,6 +1,6 @@
 /** Whole files byte-identical to llama.cpp's llama_model_quantize: every preset the kernels cover,
  * on real models and on generated ones that exercise every rule, and every option. */
-import { readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantize, type QuantizeOptions } from '../src/api.js';
@@ -188,19 +188,33 @@ describe.runIf(oracle)('options', () => {
   });
 });
 
+/** A copy of an F32 model with one weight of blk.0.ffn_up.weight replaced. */
+async function modelWithWeight(name: string, value: number): Promise<string> {
+  const path = join(tmp.dir, `${name}.gguf`);
+  await writeSyntheticModel(path, { ...MODELS['dense gqa1 tied f32']!, layers: 1 });
+  const t = (await readGguf(path)).tensors.find((x) => x.name === 'blk.0.ffn_up.weight')!;
+  const v = Buffer.alloc(4);
+  v.writeFloatLE(value);
+  const fd = openSync(path, 'r+');
+  writeSync(fd, v, 0, 4, t.dataStart + 4 * 300);
+  closeSync(fd);
+  return path;
+}
+
 describe.runIf(oracle)('refusals match llama.cpp', () => {
-  it('NaN in a weight names the tensor', async () => {
-    const bad = join(tmp.dir, 'nan.gguf');
-    await writeSyntheticModel(bad, { ...MODELS['dense gqa1 tied f32']!, layers: 1 });
-    const f = await readGguf(bad);
-    const t = f.tensors.find((x) => x.name === 'blk.0.ffn_up.weight')!;
-    const fd = await import('node:fs').then((m) => m.openSync(bad, 'r+'));
-    const nan = Buffer.alloc(4);
-    nan.writeFloatLE(Number.NaN);
-    (await import('node:fs')).writeSync(fd, nan, 0, 4, t.dataStart + 4 * 300);
-    (await import('node:fs')).closeSync(fd);
-    await expect(quantize({ input: bad, output: join(tmp.dir, 'nan-out.gguf'), preset: 'Q4_K_M' }))
+  it.each([['NaN', Number.NaN], ['Inf', Number.POSITIVE_INFINITY]])('%s in a weight names the tensor', async (label, value) => {
+    const bad = await modelWithWeight(label, value);
+    await expect(quantize({ input: bad, output: join(tmp.dir, `${label}-out.gguf`), preset: 'Q4_K_M' }))
       .rejects.toMatchObject({ code: 'E_INVALID_DATA', message: expect.stringContaining('blk.0.ffn_up.weight') });
-    expect(oracle!.quantize(bad, join(tmp.dir, 'nan-llama.gguf'), { ftype: 15 })).not.toBe(0);
+    expect(oracle!.quantize(bad, join(tmp.dir, `${label}-llama.gguf`), { ftype: 15 })).not.toBe(0);
+  });
+  it.each([['F16', 1, 70000], ['Q8_0', 7, 9e6]])('a value that overflows %s is refused, naming the tensor and row', async (preset, ftype, value) => {
+    const bad = await modelWithWeight(`big-${preset}`, value);
+    await expect(quantize({ input: bad, output: join(tmp.dir, `big-${preset}-out.gguf`), preset }))
+      .rejects.toMatchObject({ code: 'E_QUANTIZED_INVALID', message: expect.stringMatching(/blk\.0\.ffn_up\.weight, row 1\b/) });
+    expect(oracle!.quantize(bad, join(tmp.dir, `big-${preset}-llama.gguf`), { ftype })).not.toBe(0);
+    // A value just inside the range is accepted by both.
+    const ok = await modelWithWeight(`fits-${preset}`, preset === 'F16' ? 65000 : 8e6);
+    await compare(ok, preset);
   });
 });

@@ -1,0 +1,45 @@
+/** Files we write are models llama.cpp runs: each supported preset's output loads in llama.cpp's
+ * runtime (prebuilt libllama) and generates; high-bit presets keep the reference's greedy text. */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { quantize } from '../src/api.js';
+import { writeSyntheticModel } from '../src/synthetic.js';
+import { loadLlamaRuntime } from './helpers/llama-runtime.js';
+import { ORACLE_PACKAGE } from './helpers/oracle.js';
+import { realModel, tempDir } from './helpers/models.js';
+
+const runtime = loadLlamaRuntime();
+if (!runtime) console.warn(`\n*** ${ORACLE_PACKAGE} is not installed here: outputs are NOT loaded in llama.cpp ***\n`);
+
+const PRESETS = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_K_S', 'Q4_K_M', 'Q5_K_S',
+  'Q5_K_M', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'F16', 'BF16', 'F32'];
+
+const tmp = tempDir('qn-rt-');
+afterAll(() => tmp.cleanup());
+
+const tiny256 = realModel('tiny256-f16.gguf');
+const synthetic = join(tmp.dir, 'synthetic-f16.gguf');
+beforeAll(async () => {
+  await writeSyntheticModel(synthetic, { layers: 2, embd: 256, ff: 512, heads: 8, kvHeads: 2, vocab: 512 });
+});
+
+describe.runIf(runtime)('outputs load and generate in llama.cpp', () => {
+  it.each(PRESETS)('synthetic model, %s', async (preset) => {
+    const out = join(tmp.dir, `syn-${preset}.gguf`);
+    await quantize({ input: synthetic, output: out, preset, force: true });
+    const r = runtime!.generate(out, 'Once upon a time', 4);
+    expect(r.firstLogits.every(Number.isFinite)).toBe(true);
+  });
+
+  describe.runIf(tiny256)('a real trained model (tiny256)', () => {
+    const reference = (): string => runtime!.generate(tiny256!, 'Once upon a time', 12).text;
+    it.each(PRESETS)('%s', async (preset) => {
+      const out = join(tmp.dir, `tiny256-${preset}.gguf`);
+      await quantize({ input: tiny256!, output: out, preset, force: true });
+      const r = runtime!.generate(out, 'Once upon a time', 12);
+      expect(r.text.length).toBeGreaterThan(0);
+      // Nearly lossless presets keep the F16 model's greedy continuation.
+      if (['Q8_0', 'Q6_K', 'F16', 'BF16', 'F32'].includes(preset)) expect(r.text).toBe(reference());
+    });
+  });
+});
