@@ -103,8 +103,14 @@ async function processTensor(
   const rows = rowsPerChunk(t, o.chunkBytes);
   const nChunks = Math.ceil(nrows / rows);
   const chunkRows = (k: number): number => Math.min(rows, nrows - k * rows);
+  // A read or write can fail while the loop awaits something else; mark it handled at once (the
+  // loop awaits it later and throws then) so Node never reports an unhandled rejection.
+  const handled = (p: Promise<void>): Promise<void> => {
+    p.catch(() => undefined);
+    return p;
+  };
   const read = (k: number): Promise<void> =>
-    reader.read(t.source, k * rows * srcRow, chunkRows(k) * srcRow, buffers.input[k % 2]!);
+    handled(reader.read(t.source, k * rows * srcRow, chunkRows(k) * srcRow, buffers.input[k % 2]!));
 
   let pendingRead = nChunks > 0 ? read(0) : Promise.resolve();
   let pendingWrite: Promise<void> = Promise.resolve();
@@ -123,7 +129,7 @@ async function processTensor(
         out = input.subarray(0, n * srcRow);
         // The write must finish before this input buffer is read into again (chunk k + 2).
         await pendingWrite;
-        pendingWrite = writer.write(out);
+        pendingWrite = handled(writer.write(out));
         await pendingWrite;
       } else {
         const output = buffers.output[k % 2]!;
@@ -139,7 +145,7 @@ async function processTensor(
           });
         }
         await pendingWrite;
-        pendingWrite = writer.write(output.subarray(0, n * dstRow));
+        pendingWrite = handled(writer.write(output.subarray(0, n * dstRow)));
       }
       advance(n * srcRow);
     }

@@ -2,6 +2,7 @@
  * small positional-read window; every count and length is checked against what the rest of the
  * file could hold before anything is allocated. Tensor data is read on demand, by row range. */
 import { open, type FileHandle } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { GgufError, type ErrorCode } from '../errors.js';
 import { ggmlTypeInfo, ggmlTypeName, rowBytes } from '../ggml-types.js';
 import {
@@ -25,7 +26,18 @@ class Cursor {
   private buf = Buffer.alloc(0);
   private bufStart = 0;
 
+  private lastYield = performance.now();
+
   constructor(private readonly fh: FileHandle, readonly size: number, readonly file: string) {}
+
+  /** Reads from the window resolve at once, so a long metadata block would run as one chain of
+   * microtasks and starve timers (a 150k-token vocabulary); give the event loop a turn every few ms. */
+  async breathe(): Promise<void> {
+    const now = performance.now();
+    if (now - this.lastYield < 4) return;
+    await nextTurn();
+    this.lastYield = performance.now();
+  }
 
   fail(code: ErrorCode, message: string, at = this.pos, hint?: string): never {
     throw new GgufError(code, `${this.file}: ${message} (at byte ${at})`, { file: this.file, offset: at, ...(hint ? { hint } : {}) });
@@ -113,7 +125,10 @@ async function readArray(c: Cursor, key: string, depth: number): Promise<GgufArr
   const n = Number(count);
   if (elementType === GgufValueType.STRING) {
     const items: string[] = new Array(n);
-    for (let i = 0; i < n; i++) items[i] = await c.string(`${key}[${i}]`);
+    for (let i = 0; i < n; i++) {
+      items[i] = await c.string(`${key}[${i}]`);
+      if ((i & 1023) === 1023) await c.breathe();
+    }
     return { elementType, items };
   }
   if (elementType === GgufValueType.ARRAY) {
@@ -218,6 +233,7 @@ async function parse(c: Cursor, fileIndex: number): Promise<GgufFile> {
     const type = await c.i32(`the type of ${key}`);
     if (!isValueType(type)) c.fail('E_GGUF_VALUE_TYPE', `metadata ${key} has unknown value type ${type}`, typeAt);
     kvs.push({ key, type, value: await readValue(c, key, type) });
+    await c.breathe();
   }
 
   let alignment = GGUF_DEFAULT_ALIGNMENT;
@@ -260,6 +276,7 @@ async function parse(c: Cursor, fileIndex: number): Promise<GgufFile> {
     if (offset > BigInt(Number.MAX_SAFE_INTEGER)) c.fail('E_GGUF_OFFSET', `tensor ${name} has offset ${offset}, beyond any file`, typeAt + 4);
     const nbytes = rowBytes(type, dims[0]!)! * (Number(elements) / dims[0]!);
     infos.push({ name, dims, type, offset: Number(offset), nbytes, at });
+    if ((i & 255) === 255) await c.breathe();
   }
 
   const dataOffset = infos.length > 0 ? padTo(c.pos, alignment) : c.pos;
