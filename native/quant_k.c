@@ -1,7 +1,7 @@
 /* Q2_K ... Q6_K: 256-element super-blocks of 16 or 32-element sub-blocks. Each sub-block gets a
  * searched scale (and min), the scales are themselves quantized to 4/6/8 bits under one fp16 `d`,
  * and finally every weight is re-quantized against the rounded scales. */
-#include "kernels.h"
+#include "quant_k_internal.h"
 #include "quant_search.h"
 
 /* 2-bit packing shared by Q2_K and Q3_K: four 32-apart elements per byte, per 128-half. */
@@ -62,7 +62,81 @@ static float imatrix_weights(const float *x, const float *qw, float sigma2, int 
     return sumw;
 }
 
-/* ---------------------------------------------------------------- Q2_K */
+/* ---------------------------------------------------------------- searches (scalar) */
+
+static void q2_K_search_ref(const float *x, const float *qw, qn_k_search *s) {
+    (void)qw;
+    uint8_t Laux[16];
+    float weights[16];
+    for (int j = 0; j < QK_K / 16; ++j) {
+        for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
+        s->scales[j] = qn_make_qkx_quants(16, 3, x + 16 * j, weights, s->L + 16 * j, &s->mins[j], Laux, -0.5f, 0.1f, 15, true);
+    }
+}
+
+static void q2_K_search_imatrix(const float *x, const float *qw, qn_k_search *s) {
+    uint8_t Laux[16];
+    float weight[16];
+    const float sigma2 = sum_squares(x, QK_K) / QK_K;
+    for (int j = 0; j < QK_K / 16; ++j) {
+        s->sw[j] = imatrix_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weight);
+        s->scales[j] = qn_make_qkx_quants(16, 3, x + 16 * j, weight, s->L + 16 * j, &s->mins[j], Laux, -0.9f, 0.05f, 36, false);
+    }
+}
+
+static void q3_K_search_ref(const float *x, const float *qw, qn_k_search *s) {
+    (void)qw;
+    for (int j = 0; j < QK_K / 16; ++j) s->scales[j] = qn_make_q3_quants(16, 4, x + 16 * j, (int8_t *)s->L + 16 * j);
+}
+
+static void q3_K_search_imatrix(const float *x, const float *qw, qn_k_search *s) {
+    float weight[16];
+    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
+    for (int j = 0; j < QK_K / 16; ++j) {
+        s->sw[j] = imatrix_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weight);
+        s->scales[j] = qn_make_qx_quants(16, 4, x + 16 * j, (int8_t *)s->L + 16 * j, weight);
+    }
+}
+
+static void k4_search_ref(const float *x, qn_k_search *s, int nmax, float rmin, float rdelta, int nstep) {
+    uint8_t Laux[32];
+    float weights[32];
+    for (int j = 0; j < QK_K / 32; ++j) {
+        const float av_x = sqrtf(sum_squares(x + 32 * j, 32) / 32);
+        for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
+        s->scales[j] = qn_make_qkx_quants(32, nmax, x + 32 * j, weights, s->L + 32 * j, &s->mins[j], Laux, rmin, rdelta, nstep, false);
+    }
+}
+
+static void k4_search_imatrix(const float *x, const float *qw, qn_k_search *s, int nmax) {
+    uint8_t Laux[32];
+    float weights[32];
+    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
+    for (int j = 0; j < QK_K / 32; ++j) {
+        s->sw[j] = imatrix_weights(x + 32 * j, qw + 32 * j, sigma2, 32, weights);
+        s->scales[j] = qn_make_qkx_quants(32, nmax, x + 32 * j, weights, s->L + 32 * j, &s->mins[j], Laux, -0.9f, 0.05f, 36, false);
+    }
+}
+
+static void q4_K_search_ref(const float *x, const float *qw, qn_k_search *s) { (void)qw; k4_search_ref(x, s, 15, -1.f, 0.1f, 20); }
+static void q4_K_search_imatrix(const float *x, const float *qw, qn_k_search *s) { k4_search_imatrix(x, qw, s, 15); }
+static void q5_K_search_ref(const float *x, const float *qw, qn_k_search *s) { (void)qw; k4_search_ref(x, s, 31, -0.5f, 0.1f, 15); }
+static void q5_K_search_imatrix(const float *x, const float *qw, qn_k_search *s) { k4_search_imatrix(x, qw, s, 31); }
+
+/* With an imatrix Q6_K's weights are the raw importance values (no sigma2 term). */
+static void q6_K_search(const float *x, const float *qw, qn_k_search *s) {
+    for (int ib = 0; ib < QK_K / 16; ++ib) {
+        s->scales[ib] = qn_make_qx_quants(16, 32, x + 16 * ib, (int8_t *)s->L + 16 * ib, qw ? qw + 16 * ib : NULL);
+    }
+}
+
+const qn_k_searches qn_q2_K_search = {q2_K_search_ref, q2_K_search_imatrix};
+const qn_k_searches qn_q3_K_search = {q3_K_search_ref, q3_K_search_imatrix};
+const qn_k_searches qn_q4_K_search = {q4_K_search_ref, q4_K_search_imatrix};
+const qn_k_searches qn_q5_K_search = {q5_K_search_ref, q5_K_search_imatrix};
+const qn_k_searches qn_q6_K_search = {q6_K_search, q6_K_search};
+
+/* ---------------------------------------------------------------- Q2_K finish */
 
 static void q2_K_requantize_and_pack(const float *x, block_q2_K *y, uint8_t *L) {
     const float dall = qn_fp16_to_fp32(y->d), mall = qn_fp16_to_fp32(y->dmin);
@@ -78,51 +152,40 @@ static void q2_K_requantize_and_pack(const float *x, block_q2_K *y, uint8_t *L) 
     pack_2bit(L, y->qs);
 }
 
-static void q2_K_block_ref(const float *x, block_q2_K *y) {
-    uint8_t L[QK_K], Laux[16];
-    float weights[16], mins[QK_K / 16], scales[QK_K / 16];
-    float max_scale = 0, max_min = 0;
-    for (int j = 0; j < QK_K / 16; ++j) {
-        for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
-        scales[j] = qn_make_qkx_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
-        if (scales[j] > max_scale) max_scale = scales[j];
-        if (mins[j] > max_min) max_min = mins[j];
-    }
-    if (max_scale > 0) {
-        const float iscale = 15.f / max_scale;
-        for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = (uint8_t)qn_nearest_int(iscale * scales[j]);
-        y->d = qn_fp32_to_fp16(max_scale / 15.f);
+static void q2_K_finish(const float *x, block_q2_K *y, qn_k_search *s, bool imatrix) {
+    if (imatrix) {
+        uint8_t Ls[QK_K / 16], Lm[QK_K / 16];
+        const float dm = qn_make_qp_quants(QK_K / 16, 15, s->scales, Ls, s->sw);
+        const float mm = qn_make_qp_quants(QK_K / 16, 15, s->mins, Lm, s->sw);
+        y->d = qn_fp32_to_fp16(dm);
+        y->dmin = qn_fp32_to_fp16(mm);
+        for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
     } else {
-        for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = 0;
-        y->d = qn_fp32_to_fp16(0.f);
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            if (s->scales[j] > max_scale) max_scale = s->scales[j];
+            if (s->mins[j] > max_min) max_min = s->mins[j];
+        }
+        if (max_scale > 0) {
+            const float iscale = 15.f / max_scale;
+            for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = (uint8_t)qn_nearest_int(iscale * s->scales[j]);
+            y->d = qn_fp32_to_fp16(max_scale / 15.f);
+        } else {
+            for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = 0;
+            y->d = qn_fp32_to_fp16(0.f);
+        }
+        if (max_min > 0) {
+            const float iscale = 15.f / max_min;
+            for (int j = 0; j < QK_K / 16; ++j) y->scales[j] |= (uint8_t)(qn_nearest_int(iscale * s->mins[j]) << 4);
+            y->dmin = qn_fp32_to_fp16(max_min / 15.f);
+        } else {
+            y->dmin = qn_fp32_to_fp16(0.f);
+        }
     }
-    if (max_min > 0) {
-        const float iscale = 15.f / max_min;
-        for (int j = 0; j < QK_K / 16; ++j) y->scales[j] |= (uint8_t)(qn_nearest_int(iscale * mins[j]) << 4);
-        y->dmin = qn_fp32_to_fp16(max_min / 15.f);
-    } else {
-        y->dmin = qn_fp32_to_fp16(0.f);
-    }
-    q2_K_requantize_and_pack(x, y, L);
+    q2_K_requantize_and_pack(x, y, s->L);
 }
 
-static void q2_K_block_imatrix(const float *x, block_q2_K *y, const float *qw) {
-    uint8_t L[QK_K], Laux[16], Ls[QK_K / 16], Lm[QK_K / 16];
-    float mins[QK_K / 16], scales[QK_K / 16], sw[QK_K / 16], weight[16];
-    const float sigma2 = sum_squares(x, QK_K) / QK_K;
-    for (int j = 0; j < QK_K / 16; ++j) {
-        sw[j] = imatrix_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weight);
-        scales[j] = qn_make_qkx_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
-    }
-    const float dm = qn_make_qp_quants(QK_K / 16, 15, scales, Ls, sw);
-    const float mm = qn_make_qp_quants(QK_K / 16, 15, mins, Lm, sw);
-    y->d = qn_fp32_to_fp16(dm);
-    y->dmin = qn_fp32_to_fp16(mm);
-    for (int j = 0; j < QK_K / 16; ++j) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
-    q2_K_requantize_and_pack(x, y, L);
-}
-
-/* ---------------------------------------------------------------- Q3_K */
+/* ---------------------------------------------------------------- Q3_K finish */
 
 static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L) {
     for (int j = 0; j < QK_K / 16; ++j) {
@@ -150,46 +213,35 @@ static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L) {
     pack_2bit((const uint8_t *)L, y->qs);
 }
 
-static void q3_K_block_ref(const float *x, block_q3_K *y) {
-    int8_t L[QK_K];
-    float scales[QK_K / 16];
-    float max_scale = 0, amax = 0;
-    for (int j = 0; j < QK_K / 16; ++j) {
-        scales[j] = qn_make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
-        const float scale = fabsf(scales[j]);
-        if (scale > amax) { amax = scale; max_scale = scales[j]; }
-    }
+static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imatrix) {
     memset(y->scales, 0, 12);
-    if (max_scale) {
-        const float iscale = -32.f / max_scale;
-        for (int j = 0; j < QK_K / 16; ++j) {
-            int8_t l = (int8_t)qn_nearest_int(iscale * scales[j]);
-            l = (int8_t)(QN_MAX(-32, QN_MIN(31, l)) + 32);
-            pack_scale_q3(j, l, y->scales);
-        }
-        y->d = qn_fp32_to_fp16(1 / iscale);
+    if (imatrix) {
+        int8_t Ls[QK_K / 16];
+        const float d_block = qn_make_qx_quants(QK_K / 16, 32, s->scales, Ls, s->sw);
+        for (int j = 0; j < QK_K / 16; ++j) pack_scale_q3(j, Ls[j], y->scales);
+        y->d = qn_fp32_to_fp16(d_block);
     } else {
-        y->d = qn_fp32_to_fp16(0.f);
+        float max_scale = 0, amax = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            const float scale = fabsf(s->scales[j]);
+            if (scale > amax) { amax = scale; max_scale = s->scales[j]; }
+        }
+        if (max_scale) {
+            const float iscale = -32.f / max_scale;
+            for (int j = 0; j < QK_K / 16; ++j) {
+                int8_t l = (int8_t)qn_nearest_int(iscale * s->scales[j]);
+                l = (int8_t)(QN_MAX(-32, QN_MIN(31, l)) + 32);
+                pack_scale_q3(j, l, y->scales);
+            }
+            y->d = qn_fp32_to_fp16(1 / iscale);
+        } else {
+            y->d = qn_fp32_to_fp16(0.f);
+        }
     }
-    q3_K_requantize_and_pack(x, y, L);
+    q3_K_requantize_and_pack(x, y, (int8_t *)s->L);
 }
 
-static void q3_K_block_imatrix(const float *x, block_q3_K *y, const float *qw) {
-    int8_t L[QK_K], Ls[QK_K / 16];
-    float scales[QK_K / 16], weight[16], sw[QK_K / 16];
-    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
-    for (int j = 0; j < QK_K / 16; ++j) {
-        sw[j] = imatrix_weights(x + 16 * j, qw + 16 * j, sigma2, 16, weight);
-        scales[j] = qn_make_qx_quants(16, 4, x + 16 * j, L + 16 * j, weight);
-    }
-    memset(y->scales, 0, 12);
-    const float d_block = qn_make_qx_quants(QK_K / 16, 32, scales, Ls, sw);
-    for (int j = 0; j < QK_K / 16; ++j) pack_scale_q3(j, Ls[j], y->scales);
-    y->d = qn_fp32_to_fp16(d_block);
-    q3_K_requantize_and_pack(x, y, L);
-}
-
-/* ---------------------------------------------------------------- Q4_K and Q5_K */
+/* ---------------------------------------------------------------- Q4_K and Q5_K finish */
 
 /* Re-quantizes every 32-element sub-block against the fp16 d/dmin and its 6-bit scale/min. */
 static void k4_requantize(const float *x, qn_fp16 d16, qn_fp16 dmin16, const uint8_t *scales, int nmax, uint8_t *L) {
@@ -206,72 +258,52 @@ static void k4_requantize(const float *x, qn_fp16 d16, qn_fp16 dmin16, const uin
     }
 }
 
-/* Scale/min search of the no-imatrix path, then 6-bit scales relative to the largest. */
-static void k4_scales_ref(const float *x, int nmax, float rmin, float rdelta, int nstep,
-                          uint8_t *L, uint8_t *scale_bytes, qn_fp16 *d, qn_fp16 *dmin) {
-    uint8_t Laux[32];
-    float weights[32], mins[QK_K / 32], scales[QK_K / 32];
-    float max_scale = 0, max_min = 0;
-    for (int j = 0; j < QK_K / 32; ++j) {
-        const float av_x = sqrtf(sum_squares(x + 32 * j, 32) / 32);
-        for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
-        scales[j] = qn_make_qkx_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, rdelta, nstep, false);
-        if (scales[j] > max_scale) max_scale = scales[j];
-        if (mins[j] > max_min) max_min = mins[j];
+/* 6-bit scales and mins under one fp16 d/dmin each, then re-quantization. */
+static void k4_finish(const float *x, qn_k_search *s, int nmax, bool imatrix, uint8_t *scale_bytes, qn_fp16 *d, qn_fp16 *dmin) {
+    if (imatrix) {
+        uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
+        const float d_block = qn_make_qp_quants(QK_K / 32, 63, s->scales, Ls, s->sw);
+        const float m_block = qn_make_qp_quants(QK_K / 32, 63, s->mins, Lm, s->sw);
+        for (int j = 0; j < QK_K / 32; ++j) pack_scale_min_k4(j, QN_MIN(63, Ls[j]), QN_MIN(63, Lm[j]), scale_bytes);
+        *d = qn_fp32_to_fp16(d_block);
+        *dmin = qn_fp32_to_fp16(m_block);
+    } else {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < QK_K / 32; ++j) {
+            if (s->scales[j] > max_scale) max_scale = s->scales[j];
+            if (s->mins[j] > max_min) max_min = s->mins[j];
+        }
+        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+        for (int j = 0; j < QK_K / 32; ++j) {
+            uint8_t ls = (uint8_t)qn_nearest_int(inv_scale * s->scales[j]);
+            uint8_t lm = (uint8_t)qn_nearest_int(inv_min * s->mins[j]);
+            pack_scale_min_k4(j, QN_MIN(63, ls), QN_MIN(63, lm), scale_bytes);
+        }
+        *d = qn_fp32_to_fp16(max_scale / 63.f);
+        *dmin = qn_fp32_to_fp16(max_min / 63.f);
     }
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    for (int j = 0; j < QK_K / 32; ++j) {
-        uint8_t ls = (uint8_t)qn_nearest_int(inv_scale * scales[j]);
-        uint8_t lm = (uint8_t)qn_nearest_int(inv_min * mins[j]);
-        ls = QN_MIN(63, ls);
-        lm = QN_MIN(63, lm);
-        pack_scale_min_k4(j, ls, lm, scale_bytes);
-    }
-    *d = qn_fp32_to_fp16(max_scale / 63.f);
-    *dmin = qn_fp32_to_fp16(max_min / 63.f);
+    k4_requantize(x, *d, *dmin, scale_bytes, nmax, s->L);
 }
 
-static void k4_scales_imatrix(const float *x, const float *qw, int nmax,
-                              uint8_t *L, uint8_t *scale_bytes, qn_fp16 *d, qn_fp16 *dmin) {
-    uint8_t Laux[32], Ls[QK_K / 32], Lm[QK_K / 32];
-    float weights[32], sw[QK_K / 32], mins[QK_K / 32], scales[QK_K / 32];
-    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
-    for (int j = 0; j < QK_K / 32; ++j) {
-        sw[j] = imatrix_weights(x + 32 * j, qw + 32 * j, sigma2, 32, weights);
-        scales[j] = qn_make_qkx_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
-    }
-    const float d_block = qn_make_qp_quants(QK_K / 32, 63, scales, Ls, sw);
-    const float m_block = qn_make_qp_quants(QK_K / 32, 63, mins, Lm, sw);
-    for (int j = 0; j < QK_K / 32; ++j) pack_scale_min_k4(j, QN_MIN(63, Ls[j]), QN_MIN(63, Lm[j]), scale_bytes);
-    *d = qn_fp32_to_fp16(d_block);
-    *dmin = qn_fp32_to_fp16(m_block);
-}
-
-static void q4_K_block(const float *x, block_q4_K *y, const float *qw) {
-    uint8_t L[QK_K];
-    if (qw) k4_scales_imatrix(x, qw, 15, L, y->scales, &y->d, &y->dmin);
-    else k4_scales_ref(x, 15, -1.f, 0.1f, 20, L, y->scales, &y->d, &y->dmin);
-    k4_requantize(x, y->d, y->dmin, y->scales, 15, L);
+static void q4_K_finish(const float *x, block_q4_K *y, qn_k_search *s, bool imatrix) {
+    k4_finish(x, s, 15, imatrix, y->scales, &y->d, &y->dmin);
     uint8_t *q = y->qs;
     for (int j = 0; j < QK_K; j += 64, q += 32) {
-        for (int l = 0; l < 32; ++l) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+        for (int l = 0; l < 32; ++l) q[l] = (uint8_t)(s->L[j + l] | (s->L[j + l + 32] << 4));
     }
 }
 
-static void q5_K_block(const float *x, block_q5_K *y, const float *qw) {
-    uint8_t L[QK_K];
-    if (qw) k4_scales_imatrix(x, qw, 31, L, y->scales, &y->d, &y->dmin);
-    else k4_scales_ref(x, 31, -0.5f, 0.1f, 15, L, y->scales, &y->d, &y->dmin);
-    k4_requantize(x, y->d, y->dmin, y->scales, 31, L);
+static void q5_K_finish(const float *x, block_q5_K *y, qn_k_search *s, bool imatrix) {
+    k4_finish(x, s, 31, imatrix, y->scales, &y->d, &y->dmin);
     uint8_t *qh = y->qh, *ql = y->qs;
     memset(qh, 0, QK_K / 8);
     uint8_t m1 = 1, m2 = 2;
     for (int n = 0; n < QK_K; n += 64, ql += 32) {
         for (int j = 0; j < 32; ++j) {
-            int l1 = L[n + j];
+            int l1 = s->L[n + j];
             if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
-            int l2 = L[n + j + 32];
+            int l2 = s->L[n + j + 32];
             if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
             ql[j] = (uint8_t)(l1 | (l2 << 4));
         }
@@ -280,18 +312,15 @@ static void q5_K_block(const float *x, block_q5_K *y, const float *qw) {
     }
 }
 
-/* ---------------------------------------------------------------- Q6_K */
+/* ---------------------------------------------------------------- Q6_K finish */
 
-static void q6_K_block(const float *x, block_q6_K *y, const float *qw) {
-    int8_t L[QK_K];
-    float scales[QK_K / 16];
+static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imatrix) {
+    (void)imatrix;
+    int8_t *L = (int8_t *)s->L;
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
-        /* With an imatrix the raw importance values are the weights (no sigma2 term). */
-        const float scale = qn_make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : NULL);
-        scales[ib] = scale;
-        const float abs_scale = fabsf(scale);
-        if (abs_scale > max_abs_scale) { max_abs_scale = abs_scale; max_scale = scale; }
+        const float abs_scale = fabsf(s->scales[ib]);
+        if (abs_scale > max_abs_scale) { max_abs_scale = abs_scale; max_scale = s->scales[ib]; }
     }
     if (max_abs_scale < QN_GROUP_MAX_EPS) {
         memset(y, 0, sizeof(*y));
@@ -299,7 +328,7 @@ static void q6_K_block(const float *x, block_q6_K *y, const float *qw) {
     }
     const float iscale = -128.f / max_scale;
     y->d = qn_fp32_to_fp16(1 / iscale);
-    for (int ib = 0; ib < QK_K / 16; ++ib) y->scales[ib] = (int8_t)QN_MIN(127, qn_nearest_int(iscale * scales[ib]));
+    for (int ib = 0; ib < QK_K / 16; ++ib) y->scales[ib] = (int8_t)QN_MIN(127, qn_nearest_int(iscale * s->scales[ib]));
     for (int j = 0; j < QK_K / 16; ++j) {
         const float d = qn_fp16_to_fp32(y->d) * y->scales[j];
         if (!d) continue;
@@ -322,33 +351,44 @@ static void q6_K_block(const float *x, block_q6_K *y, const float *qw) {
 
 /* ---------------------------------------------------------------- row drivers */
 
-#define K_ROWS(block_t, body)                                                         \
-    const int64_t nb = n_per_row / QK_K;                                              \
-    block_t *y = (block_t *)dst;                                                      \
-    for (int64_t row = 0; row < nrow; ++row, src += n_per_row, y += nb) {             \
-        for (int64_t i = 0; i < nb; ++i) {                                            \
-            const float *x = src + QK_K * i;                                          \
-            const float *qw = imatrix ? imatrix + QK_K * i : NULL;                    \
-            body;                                                                     \
-        }                                                                             \
+void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src, void *dst,
+                        int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    const int64_t nb = n_per_row / QK_K;
+    const size_t block_bytes = (size_t)qn_type_info(type)->type_size;
+    uint8_t *y = (uint8_t *)dst;
+    qn_k_search s;
+    for (int64_t row = 0; row < nrow; ++row, src += n_per_row) {
+        for (int64_t i = 0; i < nb; ++i, y += block_bytes) {
+            const float *x = src + QK_K * i;
+            const float *qw = imatrix ? imatrix + QK_K * i : NULL;
+            (qw ? search->imatrix : search->ref)(x, qw, &s);
+            switch (type) {
+            case QN_Q2_K: q2_K_finish(x, (block_q2_K *)y, &s, qw != NULL); break;
+            case QN_Q3_K: q3_K_finish(x, (block_q3_K *)y, &s, qw != NULL); break;
+            case QN_Q4_K: q4_K_finish(x, (block_q4_K *)y, &s, qw != NULL); break;
+            case QN_Q5_K: q5_K_finish(x, (block_q5_K *)y, &s, qw != NULL); break;
+            default: q6_K_finish(x, (block_q6_K *)y, &s, qw != NULL); break;
+            }
+        }
     }
+}
 
 void qn_quantize_q2_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    K_ROWS(block_q2_K, if (qw) q2_K_block_imatrix(x, y + i, qw); else q2_K_block_ref(x, y + i))
+    qn_quantize_k_rows(QN_Q2_K, &qn_q2_K_search, src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_q3_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    K_ROWS(block_q3_K, if (qw) q3_K_block_imatrix(x, y + i, qw); else q3_K_block_ref(x, y + i))
+    qn_quantize_k_rows(QN_Q3_K, &qn_q3_K_search, src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_q4_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    K_ROWS(block_q4_K, q4_K_block(x, y + i, qw))
+    qn_quantize_k_rows(QN_Q4_K, &qn_q4_K_search, src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_q5_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    K_ROWS(block_q5_K, q5_K_block(x, y + i, qw))
+    qn_quantize_k_rows(QN_Q5_K, &qn_q5_K_search, src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_q6_K(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    K_ROWS(block_q6_K, q6_K_block(x, y + i, qw))
+    qn_quantize_k_rows(QN_Q6_K, &qn_q6_K_search, src, dst, nrow, n_per_row, imatrix);
 }

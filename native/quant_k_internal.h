@@ -1,0 +1,32 @@
+/* The K-quant quantizers in two steps: the sub-block searches (the costly part, which the SIMD twins
+ * replace with one sub-block per lane) and the finish (scale quantization, re-quantization against
+ * the rounded scales, packing), shared by every path. */
+#ifndef QN_QUANT_K_INTERNAL_H
+#define QN_QUANT_K_INTERNAL_H
+
+#include "kernels.h"
+
+/* Results of one super-block's sub-block searches. */
+typedef struct {
+    float scales[16];
+    float mins[16];
+    float sw[16];      /* sum of the importance weights per sub-block (imatrix paths) */
+    uint8_t L[QK_K];   /* levels found by the searches, already offset to be non-negative */
+} qn_k_search;
+
+/* Searches one super-block; qw is the imatrix slice of the super-block, or NULL. */
+typedef void (*qn_k_search_fn)(const float *x, const float *qw, qn_k_search *s);
+
+typedef struct {
+    qn_k_search_fn ref;      /* without importance weights */
+    qn_k_search_fn imatrix;  /* with them */
+} qn_k_searches;
+
+/* The scalar searches of each type. */
+extern const qn_k_searches qn_q2_K_search, qn_q3_K_search, qn_q4_K_search, qn_q5_K_search, qn_q6_K_search;
+
+/* Quantizes rows with the given searches; the finish is the reference's. */
+void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src, void *dst,
+                        int64_t nrow, int64_t n_per_row, const float *imatrix);
+
+#endif
