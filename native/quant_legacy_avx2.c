@@ -120,7 +120,7 @@ qn_quantize_fn qn_avx2_quantize(int type) {
     switch (type) {
     case QN_Q8_0: return q8_0_avx2;
     case QN_Q4_0: return q4_0_avx2;
-    default: return NULL;
+    default: return qn_avx2_k_quantize(type);
     }
 }
 

@@ -1,9 +1,11 @@
-/* NEON twins. arm64 always has NEON, so these need no run-time check; the twins are added type by
- * type, each held to the same-bytes rule against its scalar reference. Until a type has one, the
- * scalar reference serves the NEON path. */
+/* NEON twins (arm64, where NEON is always present): the lane kernels of quant_lanes.inc, 4 lanes. */
 #include "simd_kernels.h"
 
-qn_quantize_fn qn_neon_quantize(int type) {
-    (void)type;
-    return NULL;
-}
+#if QN_HAVE_NEON_BUILD
+#include "vec_neon.h"
+#include "quant_lanes.inc"
+
+qn_quantize_fn qn_neon_quantize(int type) { return lanes_quantize(type); }
+#else
+qn_quantize_fn qn_neon_quantize(int type) { (void)type; return NULL; }
+#endif

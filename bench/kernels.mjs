@@ -1,0 +1,64 @@
+// npm run bench:kernels: MB/s of F32 input, one thread, for our scalar path, our SIMD path and
+// llama.cpp's ggml_quantize_chunk (prebuilt, same process, same data), and the ratios.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { loadNative } = await import(join(root, 'dist', 'native.js'));
+const native = loadNative();
+const require = createRequire(import.meta.url);
+
+let ggml;
+try {
+  const koffi = require('koffi');
+  const dir = join(dirname(require.resolve('@node-llama-cpp/linux-x64')), '..', 'bins', 'linux-x64');
+  if (existsSync(join(dir, 'libggml-base.so'))) {
+    ggml = koffi.load(join(dir, 'libggml-base.so')).func('size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)');
+  }
+} catch {}
+if (!ggml) console.warn('llama.cpp oracle not available: its column is empty');
+
+const TYPES = [['q8_0', 8, 34, 32], ['q4_0', 2, 18, 32], ['q4_1', 3, 20, 32], ['q5_0', 6, 22, 32], ['q5_1', 7, 24, 32],
+  ['q2_K', 10, 84, 256], ['q3_K', 11, 110, 256], ['q4_K', 12, 144, 256], ['q5_K', 13, 176, 256], ['q6_K', 14, 210, 256],
+  ['iq4_nl', 20, 18, 32], ['iq4_xs', 23, 136, 256], ['tq1_0', 34, 54, 256], ['tq2_0', 35, 66, 256]];
+const imatrixArg = process.argv.includes('--imatrix');
+const nPerRow = 4096;
+const nrows = Number(process.env.BENCH_ROWS ?? 256);
+const x = new Float32Array(nPerRow * nrows);
+let seed = 1;
+const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+for (let i = 0; i < x.length; i++) {
+  const g = Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
+  x[i] = 0.02 * g * (1 + 0.25 * g * g);
+}
+const imatrix = imatrixArg ? Float32Array.from({ length: nPerRow }, () => rnd() * 4) : null;
+const mb = (x.length * 4) / 1e6;
+
+function time(fn) {
+  fn(); // warm up
+  let best = Infinity;
+  const deadline = performance.now() + 1500;
+  do {
+    const t0 = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t0);
+  } while (performance.now() < deadline);
+  return mb / (best / 1000);
+}
+
+const simdName = native.info.simdBest;
+const simd = native.info.simdNames.indexOf(simdName);
+console.log(`kernels, one thread, rows of ${nPerRow}, ${mb.toFixed(1)} MB of F32 per run${imatrix ? ', with imatrix' : ''}; best of repeated runs\n`);
+console.log(`| type | scalar MB/s | ${simdName} MB/s | llama.cpp MB/s | ${simdName} / llama.cpp |`);
+console.log('|---|---:|---:|---:|---:|');
+for (const [name, id, bytes, block] of TYPES) {
+  const dst = Buffer.alloc((x.length / block) * bytes);
+  const job = (s) => () => native.quantizeSync({ srcType: 0, dstType: id, nrows, nPerRow, src: x, dst, simd: s, threads: 1, imatrix: imatrix ?? undefined });
+  const scalar = time(job(0));
+  const fast = time(job(simd));
+  const ref = ggml ? time(() => ggml(id, x, dst, 0, nrows, nPerRow, imatrix)) : NaN;
+  const ratio = ggml ? `${(fast / ref).toFixed(1)}x` : '-';
+  console.log(`| ${name} | ${scalar.toFixed(0)} | ${fast.toFixed(0)} | ${ggml ? ref.toFixed(0) : '-'} | ${ratio} |`);
+}

@@ -1,0 +1,65 @@
+/* The vector layer of the lane kernels, AVX2: 8 float lanes. Every operation is the IEEE
+ * single-precision operation C performs (no FMA, comparisons with C's NaN semantics). */
+#ifndef QN_VEC_AVX2_H
+#define QN_VEC_AVX2_H
+
+#include <immintrin.h>
+
+#define QN_LANES 8
+
+typedef __m256 vf;
+typedef __m256i vi;
+typedef __m256 vm; /* all-ones lanes where true */
+
+static inline vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void vf_store(float *p, vf a) { _mm256_storeu_ps(p, a); }
+static inline vf vf_set(float a) { return _mm256_set1_ps(a); }
+static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+static inline vf vf_sqrt(vf a) { return _mm256_sqrt_ps(a); }
+static inline vf vf_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+static inline vf vf_neg(vf a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }
+/* C's <, >, <=, >=, == are false when either side is NaN; != is true. */
+static inline vm vf_lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+static inline vm vf_gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+static inline vm vf_le(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
+static inline vm vf_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+static inline vm vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+static inline vm vf_ne(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
+/* m ? a : b, lane by lane */
+static inline vf vf_select(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
+static inline vm vm_and(vm a, vm b) { return _mm256_and_ps(a, b); }
+static inline vm vm_or(vm a, vm b) { return _mm256_or_ps(a, b); }
+static inline vm vm_none(void) { return _mm256_setzero_ps(); }
+static inline int vm_any(vm m) { return _mm256_movemask_ps(m) != 0; }
+
+static inline vi vi_set(int a) { return _mm256_set1_epi32(a); }
+static inline vi vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline void vi_store(int32_t *p, vi a) { _mm256_storeu_si256((__m256i *)p, a); }
+static inline vi vi_add(vi a, vi b) { return _mm256_add_epi32(a, b); }
+static inline vi vi_sub(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+static inline vi vi_min(vi a, vi b) { return _mm256_min_epi32(a, b); }
+static inline vi vi_max(vi a, vi b) { return _mm256_max_epi32(a, b); }
+static inline vi vi_select(vm m, vi a, vi b) { return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m)); }
+static inline vm vi_ne(vi a, vi b) { return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1))); }
+/* Exact for the small integers used here. */
+static inline vf vi_to_vf(vi a) { return _mm256_cvtepi32_ps(a); }
+/* 1 where m is true, else 0. */
+static inline vi vm_to_vi(vm m) { return _mm256_srli_epi32(_mm256_castps_si256(m), 31); }
+
+/* ggml's nearest_int: (bits(x + 1.5*2^23) & 0x7fffff) - 0x400000. */
+static inline vi vf_nearest_int(vf x) {
+    const vi bits = _mm256_castps_si256(_mm256_add_ps(x, _mm256_set1_ps(12582912.f)));
+    return _mm256_sub_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+}
+
+/* table[idx] for idx in 0..15. */
+static inline vf vf_lut16(const float *table, vi idx) {
+    const vf lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), idx);
+    const vf hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), idx);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7))));
+}
+
+#endif

@@ -1,0 +1,59 @@
+/* The vector layer of the lane kernels, NEON (AArch64): 4 float lanes, same contract as vec_avx2.h. */
+#ifndef QN_VEC_NEON_H
+#define QN_VEC_NEON_H
+
+#include <arm_neon.h>
+
+#define QN_LANES 4
+
+typedef float32x4_t vf;
+typedef int32x4_t vi;
+typedef uint32x4_t vm;
+
+static inline vf vf_load(const float *p) { return vld1q_f32(p); }
+static inline void vf_store(float *p, vf a) { vst1q_f32(p, a); }
+static inline vf vf_set(float a) { return vdupq_n_f32(a); }
+static inline vf vf_add(vf a, vf b) { return vaddq_f32(a, b); }
+static inline vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
+static inline vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
+static inline vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
+static inline vf vf_sqrt(vf a) { return vsqrtq_f32(a); }
+static inline vf vf_abs(vf a) { return vabsq_f32(a); }
+static inline vf vf_neg(vf a) { return vnegq_f32(a); }
+static inline vm vf_lt(vf a, vf b) { return vcltq_f32(a, b); }
+static inline vm vf_gt(vf a, vf b) { return vcgtq_f32(a, b); }
+static inline vm vf_le(vf a, vf b) { return vcleq_f32(a, b); }
+static inline vm vf_ge(vf a, vf b) { return vcgeq_f32(a, b); }
+static inline vm vf_eq(vf a, vf b) { return vceqq_f32(a, b); }
+static inline vm vf_ne(vf a, vf b) { return vmvnq_u32(vceqq_f32(a, b)); }
+static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
+static inline vm vm_and(vm a, vm b) { return vandq_u32(a, b); }
+static inline vm vm_or(vm a, vm b) { return vorrq_u32(a, b); }
+static inline vm vm_none(void) { return vdupq_n_u32(0); }
+static inline int vm_any(vm m) { return vmaxvq_u32(m) != 0; }
+
+static inline vi vi_set(int a) { return vdupq_n_s32(a); }
+static inline vi vi_load(const int32_t *p) { return vld1q_s32(p); }
+static inline void vi_store(int32_t *p, vi a) { vst1q_s32(p, a); }
+static inline vi vi_add(vi a, vi b) { return vaddq_s32(a, b); }
+static inline vi vi_sub(vi a, vi b) { return vsubq_s32(a, b); }
+static inline vi vi_min(vi a, vi b) { return vminq_s32(a, b); }
+static inline vi vi_max(vi a, vi b) { return vmaxq_s32(a, b); }
+static inline vi vi_select(vm m, vi a, vi b) { return vbslq_s32(m, a, b); }
+static inline vm vi_ne(vi a, vi b) { return vmvnq_u32(vceqq_s32(a, b)); }
+static inline vf vi_to_vf(vi a) { return vcvtq_f32_s32(a); }
+static inline vi vm_to_vi(vm m) { return vreinterpretq_s32_u32(vshrq_n_u32(m, 31)); }
+
+static inline vi vf_nearest_int(vf x) {
+    const vi bits = vreinterpretq_s32_f32(vaddq_f32(x, vdupq_n_f32(12582912.f)));
+    return vsubq_s32(vandq_s32(bits, vdupq_n_s32(0x007fffff)), vdupq_n_s32(0x00400000));
+}
+
+static inline vf vf_lut16(const float *table, vi idx) {
+    int32_t i[4];
+    vst1q_s32(i, idx);
+    const float v[4] = {table[i[0]], table[i[1]], table[i[2]], table[i[3]]};
+    return vld1q_f32(v);
+}
+
+#endif
