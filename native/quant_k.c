@@ -64,6 +64,13 @@ static float imatrix_weights(const float *x, const float *qw, float sigma2, int 
 
 /* ---------------------------------------------------------------- searches (scalar) */
 
+static void requant_scalar(const float *x, int n, float d, float dm, bool with_min, int lo, int hi, int offset, uint8_t *L) {
+    for (int i = 0; i < n; ++i) {
+        const int l = qn_nearest_int((with_min ? x[i] + dm : x[i]) / d);
+        L[i] = (uint8_t)(QN_MAX(lo, QN_MIN(hi, l)) + offset);
+    }
+}
+
 static void q2_K_search_ref(const float *x, const float *qw, qn_k_search *s) {
     (void)qw;
     uint8_t Laux[16];
@@ -130,29 +137,26 @@ static void q6_K_search(const float *x, const float *qw, qn_k_search *s) {
     }
 }
 
-const qn_k_searches qn_q2_K_search = {q2_K_search_ref, q2_K_search_imatrix};
-const qn_k_searches qn_q3_K_search = {q3_K_search_ref, q3_K_search_imatrix};
-const qn_k_searches qn_q4_K_search = {q4_K_search_ref, q4_K_search_imatrix};
-const qn_k_searches qn_q5_K_search = {q5_K_search_ref, q5_K_search_imatrix};
-const qn_k_searches qn_q6_K_search = {q6_K_search, q6_K_search};
+const qn_k_searches qn_q2_K_search = {q2_K_search_ref, q2_K_search_imatrix, requant_scalar};
+const qn_k_searches qn_q3_K_search = {q3_K_search_ref, q3_K_search_imatrix, requant_scalar};
+const qn_k_searches qn_q4_K_search = {q4_K_search_ref, q4_K_search_imatrix, requant_scalar};
+const qn_k_searches qn_q5_K_search = {q5_K_search_ref, q5_K_search_imatrix, requant_scalar};
+const qn_k_searches qn_q6_K_search = {q6_K_search, q6_K_search, requant_scalar};
 
 /* ---------------------------------------------------------------- Q2_K finish */
 
-static void q2_K_requantize_and_pack(const float *x, block_q2_K *y, uint8_t *L) {
+static void q2_K_requantize_and_pack(const float *x, block_q2_K *y, uint8_t *L, qn_k_requant_fn requant) {
     const float dall = qn_fp16_to_fp32(y->d), mall = qn_fp16_to_fp32(y->dmin);
     for (int j = 0; j < QK_K / 16; ++j) {
         const float d = dall * (y->scales[j] & 0xF);
         if (!d) continue;
         const float dm = mall * (y->scales[j] >> 4);
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = qn_nearest_int((x[16 * j + ii] + dm) / d);
-            L[16 * j + ii] = (uint8_t)QN_MAX(0, QN_MIN(3, l));
-        }
+        requant(x + 16 * j, 16, d, dm, true, 0, 3, 0, L + 16 * j);
     }
     pack_2bit(L, y->qs);
 }
 
-static void q2_K_finish(const float *x, block_q2_K *y, qn_k_search *s, bool imatrix) {
+static void q2_K_finish(const float *x, block_q2_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
     if (imatrix) {
         uint8_t Ls[QK_K / 16], Lm[QK_K / 16];
         const float dm = qn_make_qp_quants(QK_K / 16, 15, s->scales, Ls, s->sw);
@@ -182,38 +186,30 @@ static void q2_K_finish(const float *x, block_q2_K *y, qn_k_search *s, bool imat
             y->dmin = qn_fp32_to_fp16(0.f);
         }
     }
-    q2_K_requantize_and_pack(x, y, s->L);
+    q2_K_requantize_and_pack(x, y, s->L, requant);
 }
 
 /* ---------------------------------------------------------------- Q3_K finish */
 
-static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L) {
+static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L, qn_k_requant_fn requant) {
     for (int j = 0; j < QK_K / 16; ++j) {
         const float d = qn_fp16_to_fp32(y->d) * get_scale_q3(j, y->scales);
         if (!d) continue;
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = qn_nearest_int(x[16 * j + ii] / d);
-            L[16 * j + ii] = (int8_t)(QN_MAX(-4, QN_MIN(3, l)) + 4);
-        }
+        requant(x + 16 * j, 16, d, 0.0f, false, -4, 3, 4, (uint8_t *)L + 16 * j);
     }
-    /* The high bit of element j is bit j/32 of hmask[j%32]. */
+    /* The high bit of element j is bit j/32 of hmask[j%32]; one bit plane at a time, branch-free. */
     memset(y->hmask, 0, QK_K / 8);
-    int m = 0;
-    uint8_t hm = 1;
-    for (int j = 0; j < QK_K; ++j) {
-        if (L[j] > 3) {
-            y->hmask[m] |= hm;
-            L[j] -= 4;
-        }
-        if (++m == QK_K / 8) {
-            m = 0;
-            hm <<= 1;
+    for (int b = 0; b < 8; ++b) {
+        for (int m = 0; m < 32; ++m) {
+            const int hi = L[32 * b + m] > 3;
+            y->hmask[m] |= (uint8_t)(hi << b);
+            L[32 * b + m] = (int8_t)(L[32 * b + m] - 4 * hi);
         }
     }
     pack_2bit((const uint8_t *)L, y->qs);
 }
 
-static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imatrix) {
+static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
     memset(y->scales, 0, 12);
     if (imatrix) {
         int8_t Ls[QK_K / 16];
@@ -238,28 +234,25 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
             y->d = qn_fp32_to_fp16(0.f);
         }
     }
-    q3_K_requantize_and_pack(x, y, (int8_t *)s->L);
+    q3_K_requantize_and_pack(x, y, (int8_t *)s->L, requant);
 }
 
 /* ---------------------------------------------------------------- Q4_K and Q5_K finish */
 
 /* Re-quantizes every 32-element sub-block against the fp16 d/dmin and its 6-bit scale/min. */
-static void k4_requantize(const float *x, qn_fp16 d16, qn_fp16 dmin16, const uint8_t *scales, int nmax, uint8_t *L) {
+static void k4_requantize(const float *x, qn_fp16 d16, qn_fp16 dmin16, const uint8_t *scales, int nmax, uint8_t *L, qn_k_requant_fn requant) {
     for (int j = 0; j < QK_K / 32; ++j) {
         uint8_t sc, m;
         get_scale_min_k4(j, scales, &sc, &m);
         const float d = qn_fp16_to_fp32(d16) * sc;
         if (!d) continue;
         const float dm = qn_fp16_to_fp32(dmin16) * m;
-        for (int ii = 0; ii < 32; ++ii) {
-            const int l = qn_nearest_int((x[32 * j + ii] + dm) / d);
-            L[32 * j + ii] = (uint8_t)QN_MAX(0, QN_MIN(nmax, l));
-        }
+        requant(x + 32 * j, 32, d, dm, true, 0, nmax, 0, L + 32 * j);
     }
 }
 
 /* 6-bit scales and mins under one fp16 d/dmin each, then re-quantization. */
-static void k4_finish(const float *x, qn_k_search *s, int nmax, bool imatrix, uint8_t *scale_bytes, qn_fp16 *d, qn_fp16 *dmin) {
+static void k4_finish(const float *x, qn_k_search *s, int nmax, bool imatrix, uint8_t *scale_bytes, qn_fp16 *d, qn_fp16 *dmin, qn_k_requant_fn requant) {
     if (imatrix) {
         uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
         const float d_block = qn_make_qp_quants(QK_K / 32, 63, s->scales, Ls, s->sw);
@@ -283,19 +276,19 @@ static void k4_finish(const float *x, qn_k_search *s, int nmax, bool imatrix, ui
         *d = qn_fp32_to_fp16(max_scale / 63.f);
         *dmin = qn_fp32_to_fp16(max_min / 63.f);
     }
-    k4_requantize(x, *d, *dmin, scale_bytes, nmax, s->L);
+    k4_requantize(x, *d, *dmin, scale_bytes, nmax, s->L, requant);
 }
 
-static void q4_K_finish(const float *x, block_q4_K *y, qn_k_search *s, bool imatrix) {
-    k4_finish(x, s, 15, imatrix, y->scales, &y->d, &y->dmin);
+static void q4_K_finish(const float *x, block_q4_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
+    k4_finish(x, s, 15, imatrix, y->scales, &y->d, &y->dmin, requant);
     uint8_t *q = y->qs;
     for (int j = 0; j < QK_K; j += 64, q += 32) {
         for (int l = 0; l < 32; ++l) q[l] = (uint8_t)(s->L[j + l] | (s->L[j + l + 32] << 4));
     }
 }
 
-static void q5_K_finish(const float *x, block_q5_K *y, qn_k_search *s, bool imatrix) {
-    k4_finish(x, s, 31, imatrix, y->scales, &y->d, &y->dmin);
+static void q5_K_finish(const float *x, block_q5_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
+    k4_finish(x, s, 31, imatrix, y->scales, &y->d, &y->dmin, requant);
     uint8_t *qh = y->qh, *ql = y->qs;
     memset(qh, 0, QK_K / 8);
     uint8_t m1 = 1, m2 = 2;
@@ -314,7 +307,7 @@ static void q5_K_finish(const float *x, block_q5_K *y, qn_k_search *s, bool imat
 
 /* ---------------------------------------------------------------- Q6_K finish */
 
-static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imatrix) {
+static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
     (void)imatrix;
     int8_t *L = (int8_t *)s->L;
     float max_scale = 0, max_abs_scale = 0;
@@ -332,10 +325,7 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
     for (int j = 0; j < QK_K / 16; ++j) {
         const float d = qn_fp16_to_fp32(y->d) * y->scales[j];
         if (!d) continue;
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = qn_nearest_int(x[16 * j + ii] / d);
-            L[16 * j + ii] = (int8_t)(QN_MAX(-32, QN_MIN(31, l)) + 32);
-        }
+        requant(x + 16 * j, 16, d, 0.0f, false, -32, 31, 32, (uint8_t *)L + 16 * j);
     }
     uint8_t *ql = y->ql, *qh = y->qh;
     for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
@@ -363,11 +353,11 @@ void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src,
             const float *qw = imatrix ? imatrix + QK_K * i : NULL;
             (qw ? search->imatrix : search->ref)(x, qw, &s);
             switch (type) {
-            case QN_Q2_K: q2_K_finish(x, (block_q2_K *)y, &s, qw != NULL); break;
-            case QN_Q3_K: q3_K_finish(x, (block_q3_K *)y, &s, qw != NULL); break;
-            case QN_Q4_K: q4_K_finish(x, (block_q4_K *)y, &s, qw != NULL); break;
-            case QN_Q5_K: q5_K_finish(x, (block_q5_K *)y, &s, qw != NULL); break;
-            default: q6_K_finish(x, (block_q6_K *)y, &s, qw != NULL); break;
+            case QN_Q2_K: q2_K_finish(x, (block_q2_K *)y, &s, qw != NULL, search->requant); break;
+            case QN_Q3_K: q3_K_finish(x, (block_q3_K *)y, &s, qw != NULL, search->requant); break;
+            case QN_Q4_K: q4_K_finish(x, (block_q4_K *)y, &s, qw != NULL, search->requant); break;
+            case QN_Q5_K: q5_K_finish(x, (block_q5_K *)y, &s, qw != NULL, search->requant); break;
+            default: q6_K_finish(x, (block_q6_K *)y, &s, qw != NULL, search->requant); break;
             }
         }
     }

@@ -17,9 +17,14 @@ typedef struct {
 /* Searches one super-block; qw is the imatrix slice of the super-block, or NULL. */
 typedef void (*qn_k_search_fn)(const float *x, const float *qw, qn_k_search *s);
 
+/* Re-quantization against a rounded scale: L[i] = offset + clamp(nearest_int((x[i] + dm) / d), lo, hi),
+ * or nearest_int(x[i] / d) when with_min is false (Q3_K, Q6_K). n is a multiple of 16. */
+typedef void (*qn_k_requant_fn)(const float *x, int n, float d, float dm, bool with_min, int lo, int hi, int offset, uint8_t *L);
+
 typedef struct {
     qn_k_search_fn ref;      /* without importance weights */
     qn_k_search_fn imatrix;  /* with them */
+    qn_k_requant_fn requant;
 } qn_k_searches;
 
 /* The scalar searches of each type. */

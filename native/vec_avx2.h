@@ -46,6 +46,8 @@ static inline vi vi_select(vm m, vi a, vi b) { return _mm256_castps_si256(_mm256
 static inline vm vi_ne(vi a, vi b) { return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1))); }
 /* Exact for the small integers used here. */
 static inline vf vi_to_vf(vi a) { return _mm256_cvtepi32_ps(a); }
+/* Exact for the small whole numbers used here. */
+static inline vi vf_to_vi(vf a) { return _mm256_cvttps_epi32(a); }
 /* 1 where m is true, else 0. */
 static inline vi vm_to_vi(vm m) { return _mm256_srli_epi32(_mm256_castps_si256(m), 31); }
 

@@ -42,6 +42,7 @@ static inline vi vi_max(vi a, vi b) { return vmaxq_s32(a, b); }
 static inline vi vi_select(vm m, vi a, vi b) { return vbslq_s32(m, a, b); }
 static inline vm vi_ne(vi a, vi b) { return vmvnq_u32(vceqq_s32(a, b)); }
 static inline vf vi_to_vf(vi a) { return vcvtq_f32_s32(a); }
+static inline vi vf_to_vi(vf a) { return vcvtq_s32_f32(a); }
 static inline vi vm_to_vi(vm m) { return vreinterpretq_s32_u32(vshrq_n_u32(m, 31)); }
 
 static inline vi vf_nearest_int(vf x) {
