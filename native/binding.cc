@@ -77,6 +77,7 @@ struct QuantizeJob {
   int64_t rows_per_matrix = 0;
   qn_quantize_fn quantize = nullptr;
   qn_dequantize_fn to_f32 = nullptr;
+  qn_find_invalid_fn check_input = nullptr;  // the path's row check, or null for the generic one
   const int32_t *cancel = nullptr;
   int threads = 1;
 
@@ -119,7 +120,7 @@ struct QuantizeJob {
         n = std::min(n, rows_per_matrix - g % rows_per_matrix);
       }
       const uint8_t *in = src + static_cast<size_t>(r) * src_row;
-      const int64_t bad_in = qn_find_invalid_row(src_type, in, n, n_per_row);
+      const int64_t bad_in = check_input ? check_input(in, n, n_per_row) : qn_find_invalid_row(src_type, in, n, n_per_row);
       if (bad_in >= 0) {
         KeepFirst(bad_input, first_row + r + bad_in);
         return;
@@ -168,7 +169,8 @@ void ParseQuantize(const Napi::Env &env, const Napi::Object &o, QuantizeJob &job
   }
   job.threads = o.Has("threads") ? static_cast<int>(GetInt(env, o, "threads", 1, kMaxThreads)) : 1;
 
-  job.to_f32 = qn_get_dequantize(job.src_type);
+  job.to_f32 = qn_get_dequantize(simd, job.src_type);
+  job.check_input = qn_get_find_invalid(simd, job.src_type);
   if (!job.to_f32) throw Napi::RangeError::New(env, "cannot read source type " + std::to_string(job.src_type));
   job.quantize = qn_get_quantize(simd, job.dst_type);
   if (!job.quantize) throw Napi::RangeError::New(env, "cannot produce type " + std::to_string(job.dst_type));
@@ -279,7 +281,7 @@ Napi::Value Dequantize(const Napi::CallbackInfo &info) {
   const int type = static_cast<int>(GetInt(env, o, "type", 0, QN_TYPE_COUNT - 1));
   const int64_t nrows = GetInt(env, o, "nrows", 0, INT64_C(1) << 40);
   const int64_t n_per_row = GetInt(env, o, "nPerRow", 1, INT64_C(1) << 32);
-  qn_dequantize_fn fn = qn_get_dequantize(type);
+  qn_dequantize_fn fn = qn_get_dequantize(QN_SIMD_SCALAR, type);
   if (!fn) throw Napi::RangeError::New(env, "cannot dequantize type " + std::to_string(type));
   Bytes src = GetBytes(env, o.Get("src"), "src");
   Bytes dst = GetBytes(env, o.Get("dst"), "dst");

@@ -62,6 +62,7 @@ void qn_dequantize_tq2_0(const void *src, float *dst, int64_t n);
 /* Index of the first row whose stored scales or values are NaN/Inf (what ggml_validate_row_data
  * rejects), or -1 when every row is valid. */
 int64_t qn_find_invalid_row(int type, const void *data, int64_t nrow, int64_t n_per_row);
+typedef int64_t (*qn_find_invalid_fn)(const void *data, int64_t nrow, int64_t n_per_row);
 
 /* Run-time dispatch. Paths are listed from the most portable; a path is usable only where the CPU
  * (and OS) support it. */
@@ -75,7 +76,9 @@ int qn_simd_best(void);
 /* The quantizer for (path, type); falls back to the scalar one where a path has no twin. NULL for a
  * type we cannot produce. */
 qn_quantize_fn qn_get_quantize(int simd, int type);
-qn_dequantize_fn qn_get_dequantize(int type);
+qn_dequantize_fn qn_get_dequantize(int simd, int type);
+/* Row check of a path for float types; NULL means use qn_find_invalid_row. */
+qn_find_invalid_fn qn_get_find_invalid(int simd, int type);
 
 #ifdef __cplusplus
 }

@@ -47,11 +47,64 @@ static inline __m256i pack_low_bytes(__m256i a, __m256i b, __m256i c, __m256i d)
     return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+/* Eight horizontal maxima at once: r[b] = max over the lanes of m[b]. */
+static inline __m256 hmax8x8(const __m256 m[8]) {
+    __m256 a[4], b[2];
+    for (int k = 0; k < 4; ++k) {
+        const __m256 lo = _mm256_unpacklo_ps(m[2 * k], m[2 * k + 1]), hi = _mm256_unpackhi_ps(m[2 * k], m[2 * k + 1]);
+        a[k] = _mm256_max_ps(lo, hi); /* lanes: b2k, b2k+1 interleaved */
+    }
+    for (int k = 0; k < 2; ++k) {
+        const __m256 lo = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a[2 * k]), _mm256_castps_pd(a[2 * k + 1])));
+        const __m256 hi = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a[2 * k]), _mm256_castps_pd(a[2 * k + 1])));
+        b[k] = _mm256_max_ps(lo, hi); /* per 128-bit half: blocks 4k..4k+3 */
+    }
+    const __m256 lo = _mm256_permute2f128_ps(b[0], b[1], 0x20), hi = _mm256_permute2f128_ps(b[0], b[1], 0x31);
+    return _mm256_max_ps(lo, hi); /* lane j: block j */
+}
+
+static inline void q8_0_block_avx2(const __m256 v[4], float id, block_q8_0 *y) {
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k], vid)));
+    _mm256_storeu_si256((__m256i *)y->qs, pack_low_bytes(q[0], q[1], q[2], q[3]));
+}
+
+/* Eight blocks at a time: the divisions and the fp16 conversion of d are done for all eight in one
+ * vector (F16C rounds a finite non-negative d exactly as ggml's conversion does). */
 static void q8_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     (void)imatrix;
     const int64_t nb = nrow * (n_per_row / QK32);
     block_q8_0 *y = (block_q8_0 *)dst;
-    for (int64_t ib = 0; ib < nb; ++ib) {
+    int64_t ib = 0;
+    for (; ib + 8 <= nb; ib += 8) {
+        const float *x = src + QK32 * ib;
+        __m256 m[8];
+        bool finite = true;
+        for (int b = 0; b < 8; ++b) {
+            __m256 v[4];
+            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+            finite = finite && block_is_finite(v);
+            m[b] = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
+        }
+        if (!finite) {
+            qn_quantize_q8_0(x, y + ib, 1, 8 * QK32, NULL);
+            continue;
+        }
+        const __m256 d = _mm256_div_ps(hmax8x8(m), _mm256_set1_ps(127.0f));
+        const __m256 id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), d), _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+        uint16_t dh[8];
+        float ids[8];
+        _mm_storeu_si128((__m128i *)dh, _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm256_storeu_ps(ids, id);
+        for (int b = 0; b < 8; ++b) {
+            __m256 v[4];
+            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+            y[ib + b].d = dh[b];
+            q8_0_block_avx2(v, ids[b], y + ib + b);
+        }
+    }
+    for (; ib < nb; ++ib) {
         const float *x = src + QK32 * ib;
         __m256 v[4];
         for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
@@ -59,18 +112,39 @@ static void q8_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
             qn_quantize_q8_0(x, y + ib, 1, QK32, NULL);
             continue;
         }
-        const __m256 m = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
-        const float amax = hmax8(m);
-        const float d = amax / 127;
-        const float id = d ? 1.0f / d : 0.0f;
+        const __m256 mx = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
+        const float d = hmax8(mx) / 127;
         y[ib].d = qn_fp32_to_fp16(d);
-        const __m256 vid = _mm256_set1_ps(id);
-        __m256i q[4];
-        for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k], vid)));
-        _mm256_storeu_si256((__m256i *)y[ib].qs, pack_low_bytes(q[0], q[1], q[2], q[3]));
+        q8_0_block_avx2(v, d ? 1.0f / d : 0.0f, y + ib);
     }
 }
 
+/* The reference keeps the sign of the first element reaching the largest magnitude amax. */
+static inline float first_at_magnitude(const float *x, const __m256 v[4], float amax) {
+    if (!(amax > 0.0f)) return 0.0f;
+    const __m256 va = _mm256_set1_ps(amax);
+    uint32_t mask = 0;
+    for (int k = 0; k < 4; ++k) mask |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(vabs(v[k]), va, _CMP_EQ_OQ)) << (8 * k);
+    return x[__builtin_ctz(mask)];
+}
+
+static inline void q4_0_block_avx2(const __m256 v[4], float id, block_q4_0 *y) {
+    const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(8.5f);
+    const __m256i fifteen = _mm256_set1_epi32(15), lo8 = _mm256_set1_epi32(0xFF);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+        q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], vid), half));
+        /* (int8_t) keeps the low byte, sign-extended; then MIN(15, .) as in the reference. */
+        q[k] = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[k], 24), 24), fifteen);
+    }
+    /* Byte j holds element j in the low nibble and element j+16 in the high one (low 8 bits kept). */
+    const __m256i r0 = _mm256_and_si256(_mm256_or_si256(q[0], _mm256_slli_epi32(q[2], 4)), lo8);
+    const __m256i r1 = _mm256_and_si256(_mm256_or_si256(q[1], _mm256_slli_epi32(q[3], 4)), lo8);
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(r0, r1), 0xD8);
+    _mm_storeu_si128((__m128i *)y->qs, _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+}
+
+/* Eight blocks at a time, as q8_0_avx2: d = max / -8 is finite, so F16C rounds it as ggml does. */
 static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     if (imatrix) {
         qn_quantize_q4_0(src, dst, nrow, n_per_row, imatrix);
@@ -78,7 +152,42 @@ static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
     }
     const int64_t nb = nrow * (n_per_row / QK32);
     block_q4_0 *y = (block_q4_0 *)dst;
-    for (int64_t ib = 0; ib < nb; ++ib) {
+    int64_t ib = 0;
+    for (; ib + 8 <= nb; ib += 8) {
+        const float *x = src + QK32 * ib;
+        __m256 m[8];
+        bool finite = true;
+        for (int b = 0; b < 8; ++b) {
+            __m256 v[4];
+            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+            finite = finite && block_is_finite(v);
+            m[b] = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
+        }
+        if (!finite) {
+            qn_quantize_q4_0(x, y + ib, 1, 8 * QK32, NULL);
+            continue;
+        }
+        float amax[8], max[8];
+        _mm256_storeu_ps(amax, hmax8x8(m));
+        for (int b = 0; b < 8; ++b) {
+            __m256 v[4];
+            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+            max[b] = first_at_magnitude(x + 32 * b, v, amax[b]);
+        }
+        const __m256 d = _mm256_div_ps(_mm256_loadu_ps(max), _mm256_set1_ps(-8.0f));
+        const __m256 id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), d), _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+        uint16_t dh[8];
+        float ids[8];
+        _mm_storeu_si128((__m128i *)dh, _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm256_storeu_ps(ids, id);
+        for (int b = 0; b < 8; ++b) {
+            __m256 v[4];
+            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+            y[ib + b].d = dh[b];
+            q4_0_block_avx2(v, ids[b], y + ib + b);
+        }
+    }
+    for (; ib < nb; ++ib) {
         const float *x = src + QK32 * ib;
         __m256 v[4];
         for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
@@ -86,33 +195,10 @@ static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
             qn_quantize_q4_0(x, y + ib, 1, QK32, NULL);
             continue;
         }
-        const __m256 m = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
-        const float amax = hmax8(m);
-        /* The reference keeps the sign of the first element reaching the largest magnitude. */
-        float max = 0.0f;
-        if (amax > 0.0f) {
-            const __m256 va = _mm256_set1_ps(amax);
-            uint32_t mask = 0;
-            for (int k = 0; k < 4; ++k) mask |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(vabs(v[k]), va, _CMP_EQ_OQ)) << (8 * k);
-            max = x[__builtin_ctz(mask)];
-        }
-        const float d = max / -8;
-        const float id = d ? 1.0f / d : 0.0f;
+        const __m256 mx = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
+        const float d = first_at_magnitude(x, v, hmax8(mx)) / -8;
         y[ib].d = qn_fp32_to_fp16(d);
-        const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(8.5f);
-        const __m256i fifteen = _mm256_set1_epi32(15), lo8 = _mm256_set1_epi32(0xFF);
-        __m256i q[4];
-        for (int k = 0; k < 4; ++k) {
-            q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], vid), half));
-            /* (int8_t) keeps the low byte, sign-extended; then MIN(15, .) as in the reference. */
-            q[k] = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[k], 24), 24), fifteen);
-        }
-        /* Byte j holds element j in the low nibble and element j+16 in the high one (low 8 bits kept). */
-        const __m256i r0 = _mm256_and_si256(_mm256_or_si256(q[0], _mm256_slli_epi32(q[2], 4)), lo8);
-        const __m256i r1 = _mm256_and_si256(_mm256_or_si256(q[1], _mm256_slli_epi32(q[3], 4)), lo8);
-        const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(r0, r1), 0xD8);
-        const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-        _mm_storeu_si128((__m128i *)y[ib].qs, bytes);
+        q4_0_block_avx2(v, d ? 1.0f / d : 0.0f, y + ib);
     }
 }
 
@@ -120,6 +206,7 @@ qn_quantize_fn qn_avx2_quantize(int type) {
     switch (type) {
     case QN_Q8_0: return q8_0_avx2;
     case QN_Q4_0: return q4_0_avx2;
+    case QN_F16: return qn_avx2_convert_quantize(type);
     default: return qn_avx2_k_quantize(type);
     }
 }

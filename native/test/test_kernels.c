@@ -96,6 +96,52 @@ static void test_simd_paths(int only) {
     free(out);
 }
 
+/* Dequantizers and row checks of each path against the scalar ones. */
+static void test_conversions(int only) {
+    static uint16_t halves[65536];
+    static float a[65536], b[65536];
+    for (uint32_t h = 0; h < 65536; ++h) halves[h] = (uint16_t)h;
+    const int float_types[3] = {QN_F32, QN_F16, QN_BF16};
+    for (int s = 1; s < QN_SIMD_COUNT; ++s) {
+        if (!qn_simd_available(s) || (only >= 0 && s != only)) continue;
+        for (int t = 1; t < 3; ++t) {
+            qn_get_dequantize(QN_SIMD_SCALAR, float_types[t])(halves, a, 65536);
+            qn_get_dequantize(s, float_types[t])(halves, b, 65536);
+            check(memcmp(a, b, sizeof(a)) == 0, "dequantize every bit pattern", qn_simd_name(s), qn_type_info(float_types[t])->name, "all patterns", false);
+        }
+        enum { ROWS = 7, COLS = 1003 }; /* odd row length: the vector loops' tails are checked too */
+        static uint8_t data[ROWS * COLS * 4];
+        for (int t = 0; t < 3; ++t) {
+            const int type = float_types[t];
+            const int bytes = t == 0 ? 4 : 2;
+            qn_find_invalid_fn fn = qn_get_find_invalid(s, type);
+            if (!fn) continue;
+            bool ok = true;
+            for (int trial = 0; trial < 200; ++trial) {
+                for (int i = 0; i < ROWS * COLS; ++i) {
+                    const float v = 0.5f * normal();
+                    if (bytes == 4) memcpy(data + 4 * i, &v, 4);
+                    else {
+                        const uint16_t h = t == 1 ? qn_fp32_to_fp16(v) : qn_fp32_to_bf16(v);
+                        memcpy(data + 2 * i, &h, 2);
+                    }
+                }
+                if (trial % 5 != 0) {
+                    const int at = (int)(next_u64() % (ROWS * COLS));
+                    const float bad = (trial & 1) ? NAN : -INFINITY;
+                    if (bytes == 4) memcpy(data + 4 * at, &bad, 4);
+                    else {
+                        const uint16_t h = t == 1 ? qn_fp32_to_fp16(bad) : qn_fp32_to_bf16(bad);
+                        memcpy(data + 2 * at, &h, 2);
+                    }
+                }
+                ok = ok && fn(data, ROWS, COLS) == qn_find_invalid_row(type, data, ROWS, COLS);
+            }
+            check(ok, "first invalid row", qn_simd_name(s), qn_type_info(type)->name, "NaN/Inf at random places", false);
+        }
+    }
+}
+
 /* FNV-1a over every valid scalar output row: equal digests on two architectures mean equal bytes. */
 static uint64_t scalar_digest(void) {
     const int64_t n = (int64_t)NROWS * N_PER_ROW;
@@ -157,6 +203,7 @@ int main(int argc, char **argv) {
     printf("\n");
     test_fp16();
     test_simd_paths(only);
+    test_conversions(only);
     printf("scalar digest: %016llx\n", (unsigned long long)scalar_digest());
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

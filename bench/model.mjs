@@ -1,0 +1,76 @@
+// npm run bench: quantize a synthetic 7B-shaped F16 model with llama.cpp (llama_model_quantize from
+// @node-llama-cpp/linux-x64) and with quant-native, alternating, at the same thread count; print wall
+// and CPU time, peak RSS, MB/s of input, the ratio, the I/O floor, and check the outputs are identical.
+// The model is generated once and cached outside the repository (BENCH_CACHE, default ~/.cache/quant-native-bench).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, cpus, homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { writeSyntheticModel } = await import(join(root, 'dist', 'index.js'));
+const cache = process.env.BENCH_CACHE ?? join(homedir(), '.cache', 'quant-native-bench');
+mkdirSync(cache, { recursive: true });
+const threads = Number(process.env.BENCH_THREADS ?? availableParallelism());
+const presets = (process.env.BENCH_PRESETS ?? 'Q8_0,Q4_0,Q4_K_M,Q5_K_M,Q6_K').split(',');
+const layers = Number(process.env.BENCH_LAYERS ?? 1);
+const shape = { embd: 4096, ff: 11008, heads: 32, kvHeads: 8, vocab: 32000, layers, dtype: 'f16', name: 'bench-7b-shaped' };
+
+async function model(nLayers) {
+  const path = join(cache, `7b-shaped-${nLayers}L-f16.gguf`);
+  if (!existsSync(path)) {
+    console.error(`generating ${path} (once) ...`);
+    await writeSyntheticModel(path, { ...shape, layers: nLayers });
+  }
+  return path;
+}
+
+function run(mode, input, output, preset) {
+  const out = execFileSync(process.execPath, [join(root, 'bench', 'child.mjs'), mode, input, output, preset, String(threads)], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').at(-1));
+}
+
+function sha(path) {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+  });
+}
+
+const mib = (b) => `${(b / 1048576).toFixed(0)} MiB`;
+const input = await model(layers);
+const inBytes = statSync(input).size;
+const mb = inBytes / 1e6;
+console.log(`quant-native vs llama.cpp (llama_model_quantize, @node-llama-cpp/linux-x64 3.21.1)`);
+console.log(`model: 7B-shaped F16, ${layers} layer(s), ${mib(inBytes)}; ${threads} threads; ${cpus()[0]?.model ?? 'unknown CPU'}; ${new Date().toISOString().slice(0, 10)}\n`);
+console.log('| preset | llama.cpp wall | ours wall | ours / llama.cpp | llama.cpp CPU | ours CPU | llama.cpp peak RSS | ours peak RSS | ours MB/s | I/O floor | ours / floor | identical |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+for (const preset of presets) {
+  const theirs = join(cache, `out-llama-${preset}.gguf`);
+  const ours = join(cache, `out-ours-${preset}.gguf`);
+  // Warm the page cache and alternate, so neither side is favoured.
+  run('io', input, input, preset);
+  const l = run('llama', input, theirs, preset);
+  const o = run('ours', input, ours, preset);
+  const l2 = run('llama', input, theirs, preset);
+  const o2 = run('ours', input, ours, preset);
+  const io = run('io', input, ours, preset);
+  rmSync(`${ours}.io`, { force: true });
+  const lw = Math.min(l.wall, l2.wall), ow = Math.min(o.wall, o2.wall);
+  const same = (await sha(theirs)) === (await sha(ours));
+  console.log(`| ${preset} | ${lw.toFixed(2)} s | ${ow.toFixed(2)} s | ${(ow / lw).toFixed(3)} | ${Math.min(l.cpu, l2.cpu).toFixed(1)} s | ${Math.min(o.cpu, o2.cpu).toFixed(1)} s | ${mib(Math.max(l.rss, l2.rss))} | ${mib(Math.max(o.rss, o2.rss))} | ${(mb / ow).toFixed(0)} | ${io.wall.toFixed(2)} s | ${(ow / io.wall).toFixed(2)} | ${same ? 'yes' : 'NO'} |`);
+  rmSync(theirs, { force: true });
+  rmSync(ours, { force: true });
+}
+
+if (process.env.BENCH_DOUBLE !== '0') {
+  // Peak RSS must not grow with model size: the same run on a model over twice as large.
+  const big = await model(layers + 3);
+  const small = run('ours', input, join(cache, 'rss-small.gguf'), 'Q4_K_M');
+  const large = run('ours', big, join(cache, 'rss-large.gguf'), 'Q4_K_M');
+  console.log(`\npeak RSS, Q4_K_M: ${mib(small.rss)} on ${mib(inBytes)} of input, ${mib(large.rss)} on ${mib(statSync(big).size)} (${((large.rss / small.rss - 1) * 100).toFixed(1)}%)`);
+  rmSync(join(cache, 'rss-small.gguf'), { force: true });
+  rmSync(join(cache, 'rss-large.gguf'), { force: true });
+}
