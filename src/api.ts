@@ -213,6 +213,19 @@ export async function quantize(options: QuantizeOptions): Promise<QuantizeSummar
   return summarize(options, plan, paths, (performance.now() - t0) / 1000, simdName, threads);
 }
 
+export interface DequantizeOptions extends Omit<QuantizeOptions, 'preset' | 'allowRequantize' | 'output'> {
+  output: string;
+  /** The float type to write (default f16). */
+  type?: 'f32' | 'f16' | 'bf16';
+}
+
+/** Writes a quantized model back as floats (llama-quantize's F32/F16/BF16 with --allow-requantize). */
+export async function dequantize(options: DequantizeOptions): Promise<QuantizeSummary> {
+  const { type = 'f16', ...rest } = options;
+  if (!['f32', 'f16', 'bf16'].includes(type)) throw new QuantNativeError('E_BAD_OPTION', `dequantize writes f32, f16 or bf16, not ${String(type)}`);
+  return quantize({ ...rest, preset: type.toUpperCase(), allowRequantize: true });
+}
+
 export interface PresetInfo {
   name: string;
   fileType: number;

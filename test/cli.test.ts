@@ -21,7 +21,7 @@ describe('help and version', () => {
     expect(r.stdout).toContain('Examples:');
   });
   it('each command has help with examples', () => {
-    for (const c of ['quantize', 'inspect', 'dequantize']) {
+    for (const c of ['quantize', 'inspect', 'dequantize', 'presets', 'compare', 'demo']) {
       const r = runCli([c, '--help']);
       expect(r.code, c).toBe(0);
       expect(r.stdout, c).toContain('Example');
@@ -139,5 +139,17 @@ describe('inspect and presets', () => {
     const list = JSON.parse(r.stdout) as Array<{ name: string; defaultType: string; bitsPerWeight: number; supported: boolean }>;
     expect(list.length).toBe(39);
     expect(list.find((p) => p.name === 'Q4_K_M')).toMatchObject({ defaultType: 'q4_K', bitsPerWeight: 4.5, supported: true });
+  });
+});
+
+describe('dequantize', () => {
+  it('writes a quantized model back as F16, readable and of the right types', () => {
+    const q8 = join(tmp.dir, 'dq-q8.gguf');
+    expect(runCli(['quantize', '--no-progress', model, q8, 'Q8_0']).code).toBe(0);
+    const out = join(tmp.dir, 'dq-f16.gguf');
+    const r = runCli(['dequantize', '--json', q8, out, '--type', 'f16']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as { tensors: Array<{ name: string; type: string; sourceType: string }> };
+    expect(s.tensors.find((t) => t.name === 'blk.0.ffn_up.weight')).toMatchObject({ sourceType: 'q8_0', type: 'f16' });
   });
 });

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary } from '../api.js';
+import { dequantize, inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary } from '../api.js';
+import { compareModels } from '../compare.js';
 import { AbortError, QuantNativeError } from '../errors.js';
 import { loadNative, nativeBindingPath, PACKAGE_ROOT, resolveSimd } from '../native.js';
 import { writeSyntheticModel } from '../synthetic.js';
@@ -86,9 +87,9 @@ async function withSignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise
   }
 }
 
-async function runQuantize(options: QuantizeOptions, cli: { json?: boolean; progress?: boolean }): Promise<number> {
+async function runQuantize(options: QuantizeOptions, cli: { json?: boolean; progress?: boolean }, job = quantize): Promise<number> {
   const renderer = new ProgressRenderer(pickProgressMode({ progress: cli.progress, json: cli.json ?? false }, process.stderr.isTTY === true));
-  const { value, signalCode } = await withSignals((signal) => quantize({ ...options, signal, onProgress: (p) => renderer.update(p) }));
+  const { value, signalCode } = await withSignals((signal) => job({ ...options, signal, onProgress: (p) => renderer.update(p) }));
   renderer.finish();
   if (signalCode !== undefined) {
     process.stderr.write('quant-native: interrupted; no output was written\n');
@@ -206,11 +207,13 @@ Examples:
     .option('-f, --force', 'overwrite an existing output file')
     .option('-t, --threads <n>', 'worker threads (default: all cores)')
     .option('--json', 'print one JSON summary on stdout')
+    .option('--progress', 'with --json: also print JSON lines of progress')
     .option('--no-progress', 'no progress output')
     .addHelpText('after', '\nExample:\n  $ quant-native dequantize model-Q8_0.gguf model-f16.gguf --type f16')
     .action(async (input: string, output: string, o: { type: string; force?: boolean; threads?: string; json?: boolean; progress?: boolean }) => {
       const opts = quantizeOptionsFrom({ force: o.force ?? false, ...(o.threads ? { threads: o.threads } : {}) }, { input, output, type: o.type.toUpperCase(), threads: undefined });
-      exit.code = await runQuantize({ ...opts, allowRequantize: true }, o);
+      const type = o.type as 'f32' | 'f16' | 'bf16';
+      exit.code = await runQuantize(opts, o, (q) => dequantize({ ...q, output, type }));
     });
 
   program.command('inspect')
@@ -243,6 +246,7 @@ Examples:
   program.command('presets')
     .description('list the quantization presets')
     .option('--json', 'print the list as JSON')
+    .addHelpText('after', '\nExamples:\n  $ quant-native presets\n  $ quant-native presets --json | jq -r \'.[] | select(.supported) | .name\'')
     .action((o: { json?: boolean }) => {
       const list = listPresets();
       if (o.json) {
@@ -260,13 +264,24 @@ Examples:
     .argument('<reference.gguf>')
     .argument('<quantized.gguf>')
     .option('--json', 'print one object per tensor as JSON')
-    .action(() => {
-      throw new QuantNativeError('E_BAD_OPTION', 'compare is not available in this version yet', { hint: 'it is planned; `quant-native inspect` shows the types of both files meanwhile' });
+    .addHelpText('after', '\nExample:\n  $ quant-native compare model-f16.gguf model-Q4_K_M.gguf')
+    .action(async (reference: string, quantized: string, o: { json?: boolean }) => {
+      const r = await compareModels(reference, quantized);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(r.tensors.map(({ name, type, rmse, maxAbsError, cosine, sqnrDb }) => ({ name, type, rmse, maxAbsError, cosine, sqnrDb })))}\n`);
+        return;
+      }
+      const fmt = (v: number): string => (v === 0 ? '0' : v.toExponential(3));
+      process.stdout.write(`${table(r.tensors.map((t) => [
+        t.name, `${t.referenceType}->${t.type}`, fmt(t.rmse), fmt(t.maxAbsError), t.cosine.toFixed(6), t.sqnrDb === null ? 'identical' : `${t.sqnrDb.toFixed(2)} dB`,
+      ]), ['tensor (worst first)', 'types', 'rmse', 'max abs error', 'cosine', 'SQNR'])}\n`);
+      if (r.unmatched.length > 0) process.stdout.write(`\nnot compared (missing or reshaped): ${r.unmatched.join(', ')}\n`);
     });
 
   program.command('demo')
     .description('write a small synthetic model, quantize it to Q4_K_M, show the result, clean up')
     .option('--json', 'print the quantization summary as JSON')
+    .addHelpText('after', '\nExample:\n  $ npx quant-native demo')
     .action(async (o: { json?: boolean }) => {
       const dir = mkdtempSync(join(tmpdir(), 'quant-native-demo-'));
       try {

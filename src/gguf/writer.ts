@@ -126,12 +126,17 @@ function mapWriteError(cause: unknown, path: string): QuantNativeError {
   return new QuantNativeError('E_IO', `cannot write ${path}: ${(cause as Error).message}`, { cause });
 }
 
+const FLUSH_EVERY = 128 << 20;
+
 /** Streams one GGUF file: tensor data must arrive in declaration order. */
 export class GgufFileWriter {
   private tensorIndex = 0;
   private writtenInTensor = 0;
   private position: number;
   private finished = false;
+  /** A background flush of what was written so far, so the final sync before the rename is short. */
+  private flushing: Promise<void> | undefined;
+  private flushedUpTo = 0;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -174,6 +179,11 @@ export class GgufFileWriter {
     } catch (cause) {
       throw mapWriteError(cause, this.finalPath);
     }
+    if (!this.flushing && position + data.length - this.flushedUpTo >= FLUSH_EVERY) {
+      this.flushedUpTo = position + data.length;
+      const flush = this.fh.datasync();
+      this.flushing = flush.then(() => { this.flushing = undefined; }, () => { this.flushing = undefined; });
+    }
   }
 
   /** Appends bytes of the current tensor; padding is added when a tensor is complete. */
@@ -211,6 +221,7 @@ export class GgufFileWriter {
       throw new RangeError(`only ${this.tensorIndex} of ${this.tensors.length} tensors were written`);
     }
     try {
+      await this.flushing;
       await this.fh.sync();
       await this.fh.close();
       this.finished = true;
@@ -223,6 +234,7 @@ export class GgufFileWriter {
 
   /** Removes the temporary file; safe to call more than once. */
   async abort(): Promise<void> {
+    await this.flushing;
     if (!this.finished) {
       this.finished = true;
       await this.fh.close().catch(() => undefined);
