@@ -137,11 +137,23 @@ static void q6_K_search(const float *x, const float *qw, qn_k_search *s) {
     }
 }
 
-const qn_k_searches qn_q2_K_search = {q2_K_search_ref, q2_K_search_imatrix, requant_scalar};
-const qn_k_searches qn_q3_K_search = {q3_K_search_ref, q3_K_search_imatrix, requant_scalar};
-const qn_k_searches qn_q4_K_search = {q4_K_search_ref, q4_K_search_imatrix, requant_scalar};
-const qn_k_searches qn_q5_K_search = {q5_K_search_ref, q5_K_search_imatrix, requant_scalar};
-const qn_k_searches qn_q6_K_search = {q6_K_search, q6_K_search, requant_scalar};
+/* The scalar searches take one super-block per call. */
+#define ONE_BLOCK(fn) static void fn##_1(const float *x, const float *qw, qn_k_search *s, int count) { (void)count; fn(x, qw, s); }
+ONE_BLOCK(q2_K_search_ref)
+ONE_BLOCK(q2_K_search_imatrix)
+ONE_BLOCK(q3_K_search_ref)
+ONE_BLOCK(q3_K_search_imatrix)
+ONE_BLOCK(q4_K_search_ref)
+ONE_BLOCK(q4_K_search_imatrix)
+ONE_BLOCK(q5_K_search_ref)
+ONE_BLOCK(q5_K_search_imatrix)
+ONE_BLOCK(q6_K_search)
+
+const qn_k_searches qn_q2_K_search = {q2_K_search_ref_1, q2_K_search_imatrix_1, requant_scalar, 1};
+const qn_k_searches qn_q3_K_search = {q3_K_search_ref_1, q3_K_search_imatrix_1, requant_scalar, 1};
+const qn_k_searches qn_q4_K_search = {q4_K_search_ref_1, q4_K_search_imatrix_1, requant_scalar, 1};
+const qn_k_searches qn_q5_K_search = {q5_K_search_ref_1, q5_K_search_imatrix_1, requant_scalar, 1};
+const qn_k_searches qn_q6_K_search = {q6_K_search_1, q6_K_search_1, requant_scalar, 1};
 
 /* ---------------------------------------------------------------- Q2_K finish */
 
@@ -346,18 +358,21 @@ void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src,
     const int64_t nb = n_per_row / QK_K;
     const size_t block_bytes = (size_t)qn_type_info(type)->type_size;
     uint8_t *y = (uint8_t *)dst;
-    qn_k_search s;
+    qn_k_search s[2];
     for (int64_t row = 0; row < nrow; ++row, src += n_per_row) {
-        for (int64_t i = 0; i < nb; ++i, y += block_bytes) {
-            const float *x = src + QK_K * i;
+        for (int64_t i = 0; i < nb;) {
+            const int count = (int)QN_MIN((int64_t)search->blocks_per_call, nb - i);
             const float *qw = imatrix ? imatrix + QK_K * i : NULL;
-            (qw ? search->imatrix : search->ref)(x, qw, &s);
-            switch (type) {
-            case QN_Q2_K: q2_K_finish(x, (block_q2_K *)y, &s, qw != NULL, search->requant); break;
-            case QN_Q3_K: q3_K_finish(x, (block_q3_K *)y, &s, qw != NULL, search->requant); break;
-            case QN_Q4_K: q4_K_finish(x, (block_q4_K *)y, &s, qw != NULL, search->requant); break;
-            case QN_Q5_K: q5_K_finish(x, (block_q5_K *)y, &s, qw != NULL, search->requant); break;
-            default: q6_K_finish(x, (block_q6_K *)y, &s, qw != NULL, search->requant); break;
+            (qw ? search->imatrix : search->ref)(src + QK_K * i, qw, s, count);
+            for (int b = 0; b < count; ++b, ++i, y += block_bytes) {
+                const float *x = src + QK_K * i;
+                switch (type) {
+                case QN_Q2_K: q2_K_finish(x, (block_q2_K *)y, &s[b], qw != NULL, search->requant); break;
+                case QN_Q3_K: q3_K_finish(x, (block_q3_K *)y, &s[b], qw != NULL, search->requant); break;
+                case QN_Q4_K: q4_K_finish(x, (block_q4_K *)y, &s[b], qw != NULL, search->requant); break;
+                case QN_Q5_K: q5_K_finish(x, (block_q5_K *)y, &s[b], qw != NULL, search->requant); break;
+                default: q6_K_finish(x, (block_q6_K *)y, &s[b], qw != NULL, search->requant); break;
+                }
             }
         }
     }

@@ -14,8 +14,9 @@ typedef struct {
     uint8_t L[QK_K];   /* levels found by the searches, already offset to be non-negative */
 } qn_k_search;
 
-/* Searches one super-block; qw is the imatrix slice of the super-block, or NULL. */
-typedef void (*qn_k_search_fn)(const float *x, const float *qw, qn_k_search *s);
+/* Searches `count` consecutive super-blocks (x, x + 256, ...) into s[0 .. count-1]; qw is the
+ * imatrix slice of the first, or NULL. */
+typedef void (*qn_k_search_fn)(const float *x, const float *qw, qn_k_search *s, int count);
 
 /* Re-quantization against a rounded scale: L[i] = offset + clamp(nearest_int((x[i] + dm) / d), lo, hi),
  * or nearest_int(x[i] / d) when with_min is false (Q3_K, Q6_K). n is a multiple of 16. */
@@ -25,6 +26,7 @@ typedef struct {
     qn_k_search_fn ref;      /* without importance weights */
     qn_k_search_fn imatrix;  /* with them */
     qn_k_requant_fn requant;
+    int blocks_per_call;     /* super-blocks a search call takes at once (at most 2) */
 } qn_k_searches;
 
 /* The scalar searches of each type. */
