@@ -8,6 +8,8 @@ import { oracleBinDir } from './oracle.js';
 export interface LlamaRuntime {
   /** Greedy continuation of `prompt` by `nTokens` tokens; also returns the logits of the last prompt token. */
   generate(model: string, prompt: string, nTokens: number): { text: string; firstLogits: Float32Array };
+  /** Tokens of `text` (with BOS) and the logits after each of the first `maxTokens` of them, one decode at a time. */
+  evaluate(model: string, text: string, maxTokens: number): { tokens: Int32Array; logits: Float32Array[] };
 }
 
 let cached: LlamaRuntime | undefined;
@@ -42,33 +44,47 @@ export function loadLlamaRuntime(): LlamaRuntime | undefined {
   const decode = lib.func('int32_t llama_decode(void *ctx, qn_llama_batch batch)');
   const logitsIth = lib.func('float *llama_get_logits_ith(void *ctx, int32_t i)');
 
+  /** Runs `body` with a loaded model and a 256-token context, freeing both afterwards. */
+  function withContext<T>(modelPath: string, body: (ctx: unknown, vocab: unknown, nVocab: number) => T): T {
+    const model = loadModel(modelPath, modelDefaults() as { raw: number[] });
+    if (!model) throw new Error(`llama.cpp could not load ${modelPath}`);
+    const cpRaw = Buffer.from((contextDefaults() as { raw: number[] }).raw);
+    cpRaw.writeUInt32LE(256, 0); // n_ctx
+    cpRaw.writeUInt32LE(256, 4); // n_batch
+    cpRaw.writeUInt32LE(256, 8); // n_ubatch
+    cpRaw.writeInt32LE(2, 28); // n_threads
+    cpRaw.writeInt32LE(2, 32); // n_threads_batch
+    const ctx = initContext(model, { raw: [...cpRaw] });
+    if (!ctx) {
+      freeModel(model);
+      throw new Error(`llama.cpp could not create a context for ${modelPath}`);
+    }
+    try {
+      const vocab = getVocab(model);
+      return body(ctx, vocab, nVocab(vocab) as number);
+    } finally {
+      freeContext(ctx);
+      freeModel(model);
+    }
+  }
+
+  function tokenizeText(vocab: unknown, text: string): Int32Array {
+    const tokens = new Int32Array(Buffer.byteLength(text) + 16);
+    const count = tokenize(vocab, text, Buffer.byteLength(text), tokens, tokens.length, true, false) as number;
+    if (count <= 0) throw new Error(`tokenize failed (${count})`);
+    return tokens.slice(0, count);
+  }
+
+  function step(ctx: unknown, tokens: Int32Array, n: number): Float32Array {
+    if ((decode(ctx, batchGetOne(tokens, tokens.length)) as number) !== 0) throw new Error('llama_decode failed');
+    return Float32Array.from(koffi.decode(logitsIth(ctx, -1), koffi.array('float', n)) as number[]);
+  }
+
   cached = {
     generate(modelPath, prompt, nTokens) {
-      const mp = modelDefaults() as { raw: number[] };
-      const model = loadModel(modelPath, mp);
-      if (!model) throw new Error(`llama.cpp could not load ${modelPath}`);
-      const cpRaw = Buffer.from((contextDefaults() as { raw: number[] }).raw);
-      cpRaw.writeUInt32LE(256, 0); // n_ctx
-      cpRaw.writeUInt32LE(256, 4); // n_batch
-      cpRaw.writeUInt32LE(256, 8); // n_ubatch
-      cpRaw.writeInt32LE(2, 28); // n_threads
-      cpRaw.writeInt32LE(2, 32); // n_threads_batch
-      const ctx = initContext(model, { raw: [...cpRaw] });
-      if (!ctx) {
-        freeModel(model);
-        throw new Error(`llama.cpp could not create a context for ${modelPath}`);
-      }
-      try {
-        const vocab = getVocab(model);
-        const n = nVocab(vocab) as number;
-        const tokens = new Int32Array(512);
-        const count = tokenize(vocab, prompt, Buffer.byteLength(prompt), tokens, tokens.length, true, false) as number;
-        if (count <= 0) throw new Error(`tokenize failed (${count})`);
-        const readLogits = (): Float32Array => Float32Array.from(koffi.decode(logitsIth(ctx, -1), koffi.array('float', n)) as number[]);
-        let batchTokens = Int32Array.from(tokens.subarray(0, count));
-        if ((decode(ctx, batchGetOne(batchTokens, count)) as number) !== 0) throw new Error('llama_decode failed');
-        const firstLogits = readLogits();
-        let logits = firstLogits;
+      return withContext(modelPath, (ctx, vocab, n) => {
+        let logits = step(ctx, tokenizeText(vocab, prompt), n);
+        const firstLogits = logits;
         const piece = Buffer.alloc(64);
         let text = '';
         for (let i = 0; i < nTokens; i++) {
@@ -76,15 +92,17 @@ export function loadLlamaRuntime(): LlamaRuntime | undefined {
           for (let t = 1; t < n; t++) if (logits[t]! > logits[best]!) best = t;
           const len = tokenToPiece(vocab, best, piece, piece.length, 0, false) as number;
           text += piece.subarray(0, Math.max(0, len)).toString('utf8');
-          batchTokens = Int32Array.of(best);
-          if ((decode(ctx, batchGetOne(batchTokens, 1)) as number) !== 0) throw new Error('llama_decode failed');
-          logits = readLogits();
+          logits = step(ctx, Int32Array.of(best), n);
         }
         return { text, firstLogits };
-      } finally {
-        freeContext(ctx);
-        freeModel(model);
-      }
+      });
+    },
+    evaluate(modelPath, text, maxTokens) {
+      return withContext(modelPath, (ctx, vocab, n) => {
+        const tokens = tokenizeText(vocab, text).slice(0, maxTokens);
+        const logits = Array.from(tokens, (t) => step(ctx, Int32Array.of(t), n));
+        return { tokens, logits };
+      });
     },
   };
   return cached;

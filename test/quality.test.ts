@@ -1,0 +1,75 @@
+/** Quality as users choose by it: each preset's output of a real trained model (tiny256) runs in
+ * llama.cpp's runtime on held-out text; KL divergence of the next-token distribution against the F32
+ * model, top-1 agreement and perplexity. Measurements, so the assertions are sane bounds: Q8_0 nearly
+ * lossless, and more bits never clearly worse. `npm run quality` prints the table. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { quantize } from '../src/api.js';
+import { loadLlamaRuntime } from './helpers/llama-runtime.js';
+import { realModel, tempDir } from './helpers/models.js';
+
+const runtime = loadLlamaRuntime();
+const f32 = realModel('tiny256-f32.gguf');
+const textFile = realModel('tiny256-valid.txt');
+const PRESETS = ['Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'IQ4_XS', 'IQ4_NL', 'Q4_0', 'Q4_1', 'Q4_K_S', 'Q4_K_M', 'Q5_0', 'Q5_1',
+  'Q5_K_S', 'Q5_K_M', 'Q6_K', 'Q8_0', 'TQ2_0', 'F16'];
+const TOKENS = 256;
+
+const tmp = tempDir('qn-quality-');
+afterAll(() => tmp.cleanup());
+
+function logSoftmax(l: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of l) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of l) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  return Float64Array.from(l, (v) => v - lse);
+}
+
+interface Row { preset: string; bytes: number; bpw: number; kl: number; top1: number; ppl: number }
+
+describe.runIf(runtime && f32 && textFile)('quality of every preset on tiny256 (llama.cpp runtime)', () => {
+  it('KL divergence, top-1 agreement and perplexity are sane and ordered by bits', async () => {
+    const text = readFileSync(textFile!, 'utf8').slice(0, 4000);
+    const ref = runtime!.evaluate(f32!, text, TOKENS);
+    const refLp = ref.logits.map(logSoftmax);
+    const rows: Row[] = [];
+    for (const preset of PRESETS) {
+      const out = join(tmp.dir, `${preset}.gguf`);
+      const s = await quantize({ input: f32!, output: out, preset, force: true });
+      const q = runtime!.evaluate(out, text, TOKENS);
+      let kl = 0, agree = 0, nll = 0;
+      const n = q.tokens.length - 1;
+      for (let i = 0; i < n; i++) {
+        const p = refLp[i]!, lq = logSoftmax(q.logits[i]!);
+        let k = 0, ap = 0, aq = 0;
+        for (let t = 0; t < p.length; t++) {
+          k += Math.exp(p[t]!) * (p[t]! - lq[t]!);
+          if (p[t]! > p[ap]!) ap = t;
+          if (lq[t]! > lq[aq]!) aq = t;
+        }
+        kl += k;
+        agree += ap === aq ? 1 : 0;
+        nll -= lq[q.tokens[i + 1]!]!;
+      }
+      rows.push({ preset, bytes: s.bytesOut, bpw: s.bitsPerWeightOut, kl: kl / n, top1: (100 * agree) / n, ppl: Math.exp(nll / n) });
+    }
+    rows.sort((a, b) => a.bpw - b.bpw);
+    console.log(`\nquality on tiny256 (llama.cpp runtime from @node-llama-cpp/linux-x64 3.21.1), ${TOKENS} tokens of tiny256-valid.txt, reference F32; ${new Date().toISOString().slice(0, 10)}\n`);
+    console.log('| preset | bytes | bpw | mean KL | same top-1 | perplexity |\n|---|---:|---:|---:|---:|---:|');
+    for (const r of rows) console.log(`| ${r.preset} | ${r.bytes} | ${r.bpw.toFixed(2)} | ${r.kl.toFixed(6)} | ${r.top1.toFixed(1)} % | ${r.ppl.toFixed(4)} |`);
+
+    const by = (p: string): Row => rows.find((r) => r.preset === p)!;
+    expect(by('Q8_0').kl).toBeLessThan(0.001);
+    expect(by('Q8_0').top1).toBeGreaterThan(97);
+    expect(by('F16').kl).toBeLessThan(by('Q8_0').kl + 1e-4);
+    for (const r of rows) {
+      expect(Number.isFinite(r.ppl), r.preset).toBe(true);
+      expect(r.kl, r.preset).toBeGreaterThanOrEqual(0);
+    }
+    // More bits are never clearly worse: a preset with at least one bit per weight more has lower KL.
+    for (const a of rows) for (const b of rows) if (b.bpw - a.bpw >= 1) expect(b.kl, `${b.preset} vs ${a.preset}`).toBeLessThan(a.kl);
+  });
+});
