@@ -46,6 +46,11 @@ static inline vi vi_select(vm m, vi a, vi b) { return _mm256_castps_si256(_mm256
 static inline vm vi_ne(vi a, vi b) { return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1))); }
 /* Exact for the small integers used here. */
 static inline vf vi_to_vf(vi a) { return _mm256_cvtepi32_ps(a); }
+/* Stores the low bytes of 8 lanes holding 0..255. */
+static inline void vi_store_u8(uint8_t *p, vi a) {
+    const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    _mm_storel_epi64((__m128i *)p, _mm_packus_epi16(w, w));
+}
 /* Exact for the small whole numbers used here. */
 static inline vi vf_to_vi(vf a) { return _mm256_cvttps_epi32(a); }
 /* 1 where m is true, else 0. */

@@ -42,6 +42,12 @@ static inline vi vi_max(vi a, vi b) { return vmaxq_s32(a, b); }
 static inline vi vi_select(vm m, vi a, vi b) { return vbslq_s32(m, a, b); }
 static inline vm vi_ne(vi a, vi b) { return vmvnq_u32(vceqq_s32(a, b)); }
 static inline vf vi_to_vf(vi a) { return vcvtq_f32_s32(a); }
+/* Stores the low bytes of 4 lanes holding 0..255. */
+static inline void vi_store_u8(uint8_t *p, vi a) {
+    const uint16x4_t h = vmovn_u32(vreinterpretq_u32_s32(a));
+    const uint8x8_t b = vmovn_u16(vcombine_u16(h, h));
+    vst1_lane_u32((uint32_t *)p, vreinterpret_u32_u8(b), 0);
+}
 static inline vi vf_to_vi(vf a) { return vcvtq_s32_f32(a); }
 static inline vi vm_to_vi(vm m) { return vreinterpretq_s32_u32(vshrq_n_u32(m, 31)); }
 

@@ -1,7 +1,7 @@
 /** llama.cpp's per-tensor type rules (src/llama-quant.cpp), one function per rule family, in the
  * order and with the conditions of the source, so a reader can check them line by line. */
 import { QuantNativeError } from '../errors.js';
-import { GgmlType, ggmlTypeInfo, ggmlTypeName, isQuantizedType } from '../ggml-types.js';
+import { GgmlType, ggmlTypeInfo, ggmlTypeName } from '../ggml-types.js';
 import { Ftype } from './presets.js';
 
 const G = GgmlType;
@@ -123,6 +123,8 @@ const useMoreBits = (i: number, n: number): boolean =>
   i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
 
 const VERY_LOW_BIT: readonly number[] = [Ftype.IQ2_XXS, Ftype.IQ2_XS, Ftype.IQ1_S, Ftype.IQ2_S, Ftype.IQ2_M, Ftype.IQ1_M];
+const OUTPUT_Q5_K: readonly number[] = [Ftype.IQ2_XXS, Ftype.IQ2_XS, Ftype.IQ3_XXS, Ftype.IQ1_S, Ftype.IQ2_S, Ftype.IQ2_M, Ftype.IQ1_M];
+const EMBD_Q2_K: readonly number[] = [Ftype.IQ2_XXS, Ftype.IQ2_XS, Ftype.IQ1_S, Ftype.IQ1_M];
 
 /** The layer index of a ffn tensor: its counter, or (for MoE models) the number in its name. */
 function layerInfo(ctx: RuleContext, counter: number, n: number, name: string): [number, number] {
@@ -146,7 +148,7 @@ export function mixtureType(ctx: RuleContext, T: number, name: string, ne0: numb
     if (ctx.outputTensorType !== undefined) return ctx.outputTensorType;
     if (ftype === Ftype.MXFP4_MOE) return G.Q8_0;
     if (falcon || ne0 % ggmlTypeInfo(T)!.blockSize !== 0) return G.Q8_0;
-    if ([Ftype.IQ2_XXS, Ftype.IQ2_XS, Ftype.IQ3_XXS, Ftype.IQ1_S, Ftype.IQ2_S, Ftype.IQ2_M, Ftype.IQ1_M].includes(ftype as 19)) return G.Q5_K;
+    if (OUTPUT_Q5_K.includes(ftype)) return G.Q5_K;
     return T !== G.Q8_0 ? G.Q6_K : T;
   }
   if (ftype === Ftype.MXFP4_MOE) {
@@ -155,7 +157,7 @@ export function mixtureType(ctx: RuleContext, T: number, name: string, ne0: numb
   }
   if (category === 'TOKEN_EMBD') {
     if (ctx.tokenEmbeddingType !== undefined) return ctx.tokenEmbeddingType;
-    if ([Ftype.IQ2_XXS, Ftype.IQ2_XS, Ftype.IQ1_S, Ftype.IQ1_M].includes(ftype as 19)) return G.Q2_K;
+    if (EMBD_Q2_K.includes(ftype)) return G.Q2_K;
     if (ftype === Ftype.IQ2_S || ftype === Ftype.IQ2_M || ftype === Ftype.IQ3_XXS) return G.IQ3_S;
     if (ftype === Ftype.TQ1_0 || ftype === Ftype.TQ2_0 || ftype === Ftype.Q2_0) return G.Q4_K;
     return t;
@@ -250,4 +252,3 @@ export function mixtureType(ctx: RuleContext, T: number, name: string, ne0: numb
   return t;
 }
 
-export { isQuantizedType };
