@@ -63,6 +63,36 @@ static inline __m256 hmax8x8(const __m256 m[8]) {
     return _mm256_max_ps(lo, hi); /* lane j: block j */
 }
 
+static inline void load_block(const float *x, __m256 v[4]) {
+    for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+}
+
+static inline __m256 block_absmax(const __m256 v[4]) {
+    return _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
+}
+
+/* The largest magnitude of each of eight consecutive blocks; false when any holds NaN or Inf. */
+static inline bool group_absmax(const float *x, __m256 *amax) {
+    __m256 m[8];
+    bool finite = true;
+    for (int b = 0; b < 8; ++b) {
+        __m256 v[4];
+        load_block(x + 32 * b, v);
+        finite = finite && block_is_finite(v);
+        m[b] = block_absmax(v);
+    }
+    *amax = hmax8x8(m);
+    return finite;
+}
+
+/* Eight finite scales d to fp16 (F16C rounds finite values exactly as ggml's conversion does) and
+ * their inverses (0 where d is 0), as the reference computes them. */
+static inline void group_scales(__m256 d, uint16_t dh[8], float ids[8]) {
+    const __m256 id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), d), _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+    _mm_storeu_si128((__m128i *)dh, _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm256_storeu_ps(ids, id);
+}
+
 static inline void q8_0_block_avx2(const __m256 v[4], float id, block_q8_0 *y) {
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
@@ -70,8 +100,7 @@ static inline void q8_0_block_avx2(const __m256 v[4], float id, block_q8_0 *y) {
     _mm256_storeu_si256((__m256i *)y->qs, pack_low_bytes(q[0], q[1], q[2], q[3]));
 }
 
-/* Eight blocks at a time: the divisions and the fp16 conversion of d are done for all eight in one
- * vector (F16C rounds a finite non-negative d exactly as ggml's conversion does). */
+/* Eight blocks at a time: the divisions and the fp16 conversion of d are done for all eight in one vector. */
 static void q8_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     (void)imatrix;
     const int64_t nb = nrow * (n_per_row / QK32);
@@ -79,27 +108,17 @@ static void q8_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
     int64_t ib = 0;
     for (; ib + 8 <= nb; ib += 8) {
         const float *x = src + QK32 * ib;
-        __m256 m[8];
-        bool finite = true;
-        for (int b = 0; b < 8; ++b) {
-            __m256 v[4];
-            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
-            finite = finite && block_is_finite(v);
-            m[b] = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
-        }
-        if (!finite) {
+        __m256 amax;
+        if (!group_absmax(x, &amax)) {
             qn_quantize_q8_0(x, y + ib, 1, 8 * QK32, NULL);
             continue;
         }
-        const __m256 d = _mm256_div_ps(hmax8x8(m), _mm256_set1_ps(127.0f));
-        const __m256 id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), d), _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ));
         uint16_t dh[8];
         float ids[8];
-        _mm_storeu_si128((__m128i *)dh, _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        _mm256_storeu_ps(ids, id);
+        group_scales(_mm256_div_ps(amax, _mm256_set1_ps(127.0f)), dh, ids);
         for (int b = 0; b < 8; ++b) {
             __m256 v[4];
-            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+            load_block(x + 32 * b, v);
             y[ib + b].d = dh[b];
             q8_0_block_avx2(v, ids[b], y + ib + b);
         }
@@ -107,13 +126,12 @@ static void q8_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
     for (; ib < nb; ++ib) {
         const float *x = src + QK32 * ib;
         __m256 v[4];
-        for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+        load_block(x, v);
         if (!block_is_finite(v)) {
             qn_quantize_q8_0(x, y + ib, 1, QK32, NULL);
             continue;
         }
-        const __m256 mx = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
-        const float d = hmax8(mx) / 127;
+        const float d = hmax8(block_absmax(v)) / 127;
         y[ib].d = qn_fp32_to_fp16(d);
         q8_0_block_avx2(v, d ? 1.0f / d : 0.0f, y + ib);
     }
@@ -144,7 +162,7 @@ static inline void q4_0_block_avx2(const __m256 v[4], float id, block_q4_0 *y) {
     _mm_storeu_si128((__m128i *)y->qs, _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
 }
 
-/* Eight blocks at a time, as q8_0_avx2: d = max / -8 is finite, so F16C rounds it as ggml does. */
+/* Eight blocks at a time, as q8_0_avx2. */
 static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     if (imatrix) {
         qn_quantize_q4_0(src, dst, nrow, n_per_row, imatrix);
@@ -155,34 +173,24 @@ static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
     int64_t ib = 0;
     for (; ib + 8 <= nb; ib += 8) {
         const float *x = src + QK32 * ib;
-        __m256 m[8];
-        bool finite = true;
-        for (int b = 0; b < 8; ++b) {
-            __m256 v[4];
-            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
-            finite = finite && block_is_finite(v);
-            m[b] = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
-        }
-        if (!finite) {
+        __m256 amax8;
+        if (!group_absmax(x, &amax8)) {
             qn_quantize_q4_0(x, y + ib, 1, 8 * QK32, NULL);
             continue;
         }
         float amax[8], max[8];
-        _mm256_storeu_ps(amax, hmax8x8(m));
+        _mm256_storeu_ps(amax, amax8);
         for (int b = 0; b < 8; ++b) {
             __m256 v[4];
-            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+            load_block(x + 32 * b, v);
             max[b] = first_at_magnitude(x + 32 * b, v, amax[b]);
         }
-        const __m256 d = _mm256_div_ps(_mm256_loadu_ps(max), _mm256_set1_ps(-8.0f));
-        const __m256 id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), d), _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ));
         uint16_t dh[8];
         float ids[8];
-        _mm_storeu_si128((__m128i *)dh, _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        _mm256_storeu_ps(ids, id);
+        group_scales(_mm256_div_ps(_mm256_loadu_ps(max), _mm256_set1_ps(-8.0f)), dh, ids);
         for (int b = 0; b < 8; ++b) {
             __m256 v[4];
-            for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+            load_block(x + 32 * b, v);
             y[ib + b].d = dh[b];
             q4_0_block_avx2(v, ids[b], y + ib + b);
         }
@@ -190,13 +198,12 @@ static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
     for (; ib < nb; ++ib) {
         const float *x = src + QK32 * ib;
         __m256 v[4];
-        for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+        load_block(x, v);
         if (!block_is_finite(v)) {
             qn_quantize_q4_0(x, y + ib, 1, QK32, NULL);
             continue;
         }
-        const __m256 mx = _mm256_max_ps(_mm256_max_ps(vabs(v[0]), vabs(v[1])), _mm256_max_ps(vabs(v[2]), vabs(v[3])));
-        const float d = first_at_magnitude(x, v, hmax8(mx)) / -8;
+        const float d = first_at_magnitude(x, v, hmax8(block_absmax(v))) / -8;
         y[ib].d = qn_fp32_to_fp16(d);
         q4_0_block_avx2(v, d ? 1.0f / d : 0.0f, y + ib);
     }

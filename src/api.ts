@@ -9,11 +9,11 @@ import { kvString, openModel, splitPath, type GgufModel } from './gguf/model.js'
 import { encodeGgufMeta } from './gguf/writer.js';
 import { executePlan } from './engine/pipeline.js';
 import { filterImatrix, loadImatrix } from './quant/imatrix.js';
-import { buildPlan, resolvePreset, type KvOverride, type QuantPlan, type TensorTypeOverride } from './quant/plan.js';
+import { buildPlan, resolvePreset, type QuantPlan, type RuleOptions } from './quant/plan.js';
 import { PRESETS } from './quant/presets.js';
 import { loadNative, resolveSimd, type NativeAddon } from './native.js';
 
-export interface QuantizeOptions {
+export interface QuantizeOptions extends RuleOptions {
   /** Input GGUF (the first shard of a split model). */
   input: string;
   /** Output path; default `<input dir>/ggml-model-<PRESET>.gguf` as llama-quantize names it. */
@@ -22,19 +22,10 @@ export interface QuantizeOptions {
   preset: string;
   /** Path of an importance matrix (GGUF or legacy .dat). */
   imatrix?: string;
+  /** Keep only importance data of tensors whose name contains one of these. */
   includeWeights?: readonly string[];
+  /** Drop importance data of tensors whose name contains one of these. */
   excludeWeights?: readonly string[];
-  allowRequantize?: boolean;
-  leaveOutputTensor?: boolean;
-  pure?: boolean;
-  outputTensorType?: string;
-  tokenEmbeddingType?: string;
-  tensorTypes?: readonly TensorTypeOverride[];
-  pruneLayers?: readonly number[];
-  keepSplit?: boolean;
-  overrideKv?: readonly KvOverride[];
-  /** Plan and report sizes only; nothing is written. */
-  dryRun?: boolean;
   /** Overwrite an existing output. */
   force?: boolean;
   /** Worker threads (default: all cores). Never changes the output bytes. */

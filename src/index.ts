@@ -6,5 +6,5 @@ export {
 } from './api.js';
 export { compareModels, type CompareResult, type TensorComparison } from './compare.js';
 export { QuantNativeError, GgufError, AbortError, type ErrorCode } from './errors.js';
-export type { KvOverride, TensorTypeOverride } from './quant/plan.js';
+export type { KvOverride, RuleOptions, TensorTypeOverride } from './quant/plan.js';
 export { writeSyntheticModel, type SyntheticModelOptions } from './synthetic.js';

@@ -25,23 +25,36 @@ export interface TensorTypeOverride {
   type: string;
 }
 
-export interface PlanOptions {
+/** The llama-quantize options that shape the plan (shared by the library API and the CLI). */
+export interface RuleOptions {
+  /** Quantize tensors that are already quantized (dequantized first), as --allow-requantize. */
+  allowRequantize?: boolean;
+  /** Leave output.weight as it is. */
+  leaveOutputTensor?: boolean;
+  /** Every quantizable tensor gets the preset's type (no mixture rules). */
+  pure?: boolean;
+  /** Type of output.weight (and of tied token embeddings); no fallback is applied. */
+  outputTensorType?: string;
+  /** Type of token_embd.weight; no fallback is applied. */
+  tokenEmbeddingType?: string;
+  /** Manual overrides, first match wins. */
+  tensorTypes?: readonly TensorTypeOverride[];
+  /** Layers to drop; the rest are renumbered. */
+  pruneLayers?: readonly number[];
+  /** One output shard per input shard. */
+  keepSplit?: boolean;
+  /** Metadata to set in the output (and to read the model with). */
+  overrideKv?: readonly KvOverride[];
+  /** Plan and report only; a missing imatrix is then a warning, not an error. */
+  dryRun?: boolean;
+}
+
+export interface PlanOptions extends RuleOptions {
   /** Preset name (case-insensitive) or llama_ftype number, as llama-quantize takes it. */
   preset: string;
-  allowRequantize?: boolean;
-  leaveOutputTensor?: boolean;
-  pure?: boolean;
   imatrix?: Imatrix;
   /** The --imatrix argument, recorded in quantize.imatrix.file. */
   imatrixPath?: string;
-  outputTensorType?: string;
-  tokenEmbeddingType?: string;
-  tensorTypes?: readonly TensorTypeOverride[];
-  pruneLayers?: readonly number[];
-  keepSplit?: boolean;
-  overrideKv?: readonly KvOverride[];
-  /** A dry run only reports, so a missing imatrix is a warning, not an error. */
-  dryRun?: boolean;
 }
 
 export type Reason =
