@@ -59,6 +59,11 @@ void qn_dequantize_iq4_xs(const void *src, float *dst, int64_t n);
 void qn_dequantize_tq1_0(const void *src, float *dst, int64_t n);
 void qn_dequantize_tq2_0(const void *src, float *dst, int64_t n);
 
+/* The legacy types' imatrix path, shared with the SIMD twins: the row's sigma2, and storing a block
+ * from its searched scale, min (as returned by the search) and levels. */
+float qn_legacy_row_sigma2(const float *x, int64_t n);
+void qn_legacy_store_block(int type, void *block, float d, float the_min, const uint8_t *L);
+
 /* Index of the first row whose stored scales or values are NaN/Inf (what ggml_validate_row_data
  * rejects), or -1 when every row is valid. */
 int64_t qn_find_invalid_row(int type, const void *data, int64_t nrow, int64_t n_per_row);

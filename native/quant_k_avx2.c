@@ -1,4 +1,5 @@
-/* AVX2 twins of the K-quant searches (quant_k.c): the lane kernels of quant_lanes.inc, 8 lanes. */
+/* AVX2 twins built from the lane kernels of quant_lanes.inc (8 lanes): the K-quant and IQ4 searches and
+ * the weighted searches of the legacy types. */
 #include "simd_kernels.h"
 
 #if QN_HAVE_AVX2_BUILD

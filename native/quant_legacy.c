@@ -101,90 +101,82 @@ static void q8_0_block(const float *x, block_q8_0 *y) {
     for (int j = 0; j < QK32; ++j) y->qs[j] = (int8_t)qn_trunc_to_i32(roundf(x[j] * id));
 }
 
-void qn_quantize_q4_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const int64_t nb = n_per_row / QK32;
-    block_q4_0 *y = (block_q4_0 *)dst;
-    for (int64_t row = 0; row < nrow; ++row, src += n_per_row, y += nb) {
-        if (!imatrix) {
-            for (int64_t ib = 0; ib < nb; ++ib) q4_0_block_ref(src + QK32 * ib, y + ib);
-            continue;
-        }
-        const float sigma2 = row_sigma2(src, n_per_row);
-        float weight[QK32];
-        int8_t L[QK32];
-        for (int64_t ib = 0; ib < nb; ++ib) {
-            const float *xb = src + QK32 * ib;
-            block_weights(xb, imatrix + QK32 * ib, sigma2, weight);
-            const float d = qn_make_qx_quants(QK32, 8, xb, L, weight);
-            y[ib].d = qn_fp32_to_fp16(d);
-            for (int j = 0; j < 16; ++j) y[ib].qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
-        }
+/* Stores one imatrix-path block: the searched scale (and min) and the levels L, as the reference
+ * does (the nibbles are the search's levels; no re-quantization against the fp16 scale). */
+void qn_legacy_store_block(int type, void *block, float d, float the_min, const uint8_t *L) {
+    switch (type) {
+    case QN_Q4_0: {
+        block_q4_0 *y = (block_q4_0 *)block;
+        y->d = qn_fp32_to_fp16(d);
+        for (int j = 0; j < 16; ++j) y->qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+        break;
     }
+    case QN_Q4_1: {
+        block_q4_1 *y = (block_q4_1 *)block;
+        y->d = qn_fp32_to_fp16(d);
+        y->m = qn_fp32_to_fp16(-the_min);
+        for (int j = 0; j < 16; ++j) y->qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+        break;
+    }
+    case QN_Q5_0: {
+        block_q5_0 *y = (block_q5_0 *)block;
+        y->d = qn_fp32_to_fp16(d);
+        pack_5bit(L, y->qs, y->qh);
+        break;
+    }
+    default: {
+        block_q5_1 *y = (block_q5_1 *)block;
+        y->d = qn_fp32_to_fp16(d);
+        y->m = qn_fp32_to_fp16(-the_min);
+        pack_5bit(L, y->qs, y->qh);
+        break;
+    }
+    }
+}
+
+float qn_legacy_row_sigma2(const float *x, int64_t n) { return row_sigma2(x, n); }
+
+/* The imatrix path of one row: weights from the row's mean square, then a search per block. */
+static void legacy_imatrix_row(int type, const float *x, void *dst, int64_t n_per_row, const float *imatrix) {
+    const size_t block_bytes = (size_t)qn_type_info(type)->type_size;
+    const float sigma2 = row_sigma2(x, n_per_row);
+    float weight[QK32], the_min = 0, d;
+    uint8_t L[QK32], Laux[QK32];
+    for (int64_t ib = 0; ib < n_per_row / QK32; ++ib) {
+        const float *xb = x + QK32 * ib;
+        block_weights(xb, imatrix + QK32 * ib, sigma2, weight);
+        switch (type) {
+        case QN_Q4_0: d = qn_make_qx_quants(QK32, 8, xb, (int8_t *)L, weight); break;
+        case QN_Q5_0: d = qn_make_qx_quants(QK32, 16, xb, (int8_t *)L, weight); break;
+        case QN_Q4_1: d = qn_make_qkx_quants(QK32, 15, xb, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false); break;
+        default: d = qn_make_qkx_quants(QK32, 31, xb, weight, L, &the_min, Laux, -0.9f, 0.05f, 36, false); break;
+        }
+        qn_legacy_store_block(type, (uint8_t *)dst + ib * block_bytes, d, the_min, L);
+    }
+}
+
+#define LEGACY_ROWS(type, block_t, ref_block)                                                                   \
+    const int64_t nb = n_per_row / QK32;                                                                        \
+    block_t *y = (block_t *)dst;                                                                                \
+    for (int64_t row = 0; row < nrow; ++row, src += n_per_row, y += nb) {                                       \
+        if (imatrix) legacy_imatrix_row(type, src, y, n_per_row, imatrix);                                      \
+        else for (int64_t ib = 0; ib < nb; ++ib) ref_block(src + QK32 * ib, y + ib);                            \
+    }
+
+void qn_quantize_q4_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    LEGACY_ROWS(QN_Q4_0, block_q4_0, q4_0_block_ref)
 }
 
 void qn_quantize_q4_1(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const int64_t nb = n_per_row / QK32;
-    block_q4_1 *y = (block_q4_1 *)dst;
-    for (int64_t row = 0; row < nrow; ++row, src += n_per_row, y += nb) {
-        if (!imatrix) {
-            for (int64_t ib = 0; ib < nb; ++ib) q4_1_block_ref(src + QK32 * ib, y + ib);
-            continue;
-        }
-        const float sigma2 = row_sigma2(src, n_per_row);
-        float weight[QK32], min;
-        uint8_t L[QK32], Laux[QK32];
-        for (int64_t ib = 0; ib < nb; ++ib) {
-            const float *xb = src + QK32 * ib;
-            block_weights(xb, imatrix + QK32 * ib, sigma2, weight);
-            const float d = qn_make_qkx_quants(QK32, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-            y[ib].d = qn_fp32_to_fp16(d);
-            y[ib].m = qn_fp32_to_fp16(-min);
-            for (int j = 0; j < 16; ++j) y[ib].qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
-        }
-    }
+    LEGACY_ROWS(QN_Q4_1, block_q4_1, q4_1_block_ref)
 }
 
 void qn_quantize_q5_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const int64_t nb = n_per_row / QK32;
-    block_q5_0 *y = (block_q5_0 *)dst;
-    for (int64_t row = 0; row < nrow; ++row, src += n_per_row, y += nb) {
-        if (!imatrix) {
-            for (int64_t ib = 0; ib < nb; ++ib) q5_0_block_ref(src + QK32 * ib, y + ib);
-            continue;
-        }
-        const float sigma2 = row_sigma2(src, n_per_row);
-        float weight[QK32];
-        int8_t L[QK32];
-        for (int64_t ib = 0; ib < nb; ++ib) {
-            const float *xb = src + QK32 * ib;
-            block_weights(xb, imatrix + QK32 * ib, sigma2, weight);
-            const float d = qn_make_qx_quants(QK32, 16, xb, L, weight);
-            y[ib].d = qn_fp32_to_fp16(d);
-            pack_5bit((const uint8_t *)L, y[ib].qs, y[ib].qh);
-        }
-    }
+    LEGACY_ROWS(QN_Q5_0, block_q5_0, q5_0_block_ref)
 }
 
 void qn_quantize_q5_1(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const int64_t nb = n_per_row / QK32;
-    block_q5_1 *y = (block_q5_1 *)dst;
-    for (int64_t row = 0; row < nrow; ++row, src += n_per_row, y += nb) {
-        if (!imatrix) {
-            for (int64_t ib = 0; ib < nb; ++ib) q5_1_block_ref(src + QK32 * ib, y + ib);
-            continue;
-        }
-        const float sigma2 = row_sigma2(src, n_per_row);
-        float weight[QK32], min;
-        uint8_t L[QK32], Laux[QK32];
-        for (int64_t ib = 0; ib < nb; ++ib) {
-            const float *xb = src + QK32 * ib;
-            block_weights(xb, imatrix + QK32 * ib, sigma2, weight);
-            const float d = qn_make_qkx_quants(QK32, 31, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-            y[ib].d = qn_fp32_to_fp16(d);
-            y[ib].m = qn_fp32_to_fp16(-min);
-            pack_5bit(L, y[ib].qs, y[ib].qh);
-        }
-    }
+    LEGACY_ROWS(QN_Q5_1, block_q5_1, q5_1_block_ref)
 }
 
 /* Q8_0 has no imatrix path: the importance weights are ignored, as in ggml. */

@@ -165,7 +165,8 @@ static inline void q4_0_block_avx2(const __m256 v[4], float id, block_q4_0 *y) {
 /* Eight blocks at a time, as q8_0_avx2. */
 static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     if (imatrix) {
-        qn_quantize_q4_0(src, dst, nrow, n_per_row, imatrix);
+        /* The weighted search runs in the lane kernels (quant_k_avx2.c). */
+        qn_avx2_k_quantize(QN_Q4_0)(src, dst, nrow, n_per_row, imatrix);
         return;
     }
     const int64_t nb = nrow * (n_per_row / QK32);

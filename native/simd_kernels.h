@@ -19,7 +19,7 @@
 
 /* The AVX2 (or NEON) quantizer for a type, or NULL where that path has no twin for it. */
 qn_quantize_fn qn_avx2_quantize(int type);   /* quant_legacy_avx2.c, then the K-quant lanes */
-qn_quantize_fn qn_avx2_k_quantize(int type); /* quant_k_avx2.c */
+qn_quantize_fn qn_avx2_k_quantize(int type); /* quant_k_avx2.c: the lane kernels */
 qn_quantize_fn qn_avx2_convert_quantize(int type); /* convert_avx2.c: F16 */
 qn_dequantize_fn qn_avx2_dequantize(int type);
 qn_find_invalid_fn qn_avx2_find_invalid(int type);
