@@ -1,8 +1,9 @@
-/* AVX2 twins of the Q8_0 and Q4_0 reference quantizers (quant_legacy.c).
+/* AVX2 twins of the legacy reference quantizers Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (quant_legacy.c).
  *
- * Both reduce a block to its largest magnitude, which is order-independent for finite values, so
- * one block is vectorised across its 32 elements. A block holding NaN or Inf (where ggml's
- * sequential MAX/compare order would decide the result) is handed to the scalar reference. */
+ * Each reduces a block to its largest magnitude, or to its min and max, which are order-independent
+ * for finite values, so a block is vectorised across its 32 elements and eight blocks share the
+ * divisions and fp16 conversions of their scales. A block holding NaN or Inf (where ggml's sequential
+ * compare order would decide the result) is handed to the scalar reference. */
 #include "simd_kernels.h"
 
 #if QN_HAVE_AVX2_BUILD
@@ -146,74 +147,169 @@ static inline float first_at_magnitude(const float *x, const __m256 v[4], float 
     return x[__builtin_ctz(mask)];
 }
 
-static inline void q4_0_block_avx2(const __m256 v[4], float id, block_q4_0 *y) {
-    const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(8.5f);
-    const __m256i fifteen = _mm256_set1_epi32(15), lo8 = _mm256_set1_epi32(0xFF);
-    __m256i q[4];
+/* Levels of one block as the reference computes them: t = trunc(v * id + bias) (or (v - min) * id + bias),
+ * with C's float -> int8 conversion (low byte, sign-extended) and its clamp; Q5_1 keeps the low byte. */
+static inline void legacy_levels(const __m256 v[4], float id, float min, float bias, int clamp_max, bool with_min, __m256i q[4]) {
+    const __m256 vid = _mm256_set1_ps(id), vb = _mm256_set1_ps(bias), vmin = _mm256_set1_ps(min);
     for (int k = 0; k < 4; ++k) {
-        q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], vid), half));
-        /* (int8_t) keeps the low byte, sign-extended; then MIN(15, .) as in the reference. */
-        q[k] = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[k], 24), 24), fifteen);
+        const __m256 xv = with_min ? _mm256_sub_ps(v[k], vmin) : v[k];
+        q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(xv, vid), vb));
+        if (clamp_max > 0) q[k] = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[k], 24), 24), _mm256_set1_epi32(clamp_max));
     }
-    /* Byte j holds element j in the low nibble and element j+16 in the high one (low 8 bits kept). */
+}
+
+/* 4-bit packing: byte j = low 8 bits of (q[j] | q[j + 16] << 4), as the reference's uint8 arithmetic. */
+static inline void pack_nibbles_avx2(const __m256i q[4], uint8_t *qs) {
+    const __m256i lo8 = _mm256_set1_epi32(0xFF);
     const __m256i r0 = _mm256_and_si256(_mm256_or_si256(q[0], _mm256_slli_epi32(q[2], 4)), lo8);
     const __m256i r1 = _mm256_and_si256(_mm256_or_si256(q[1], _mm256_slli_epi32(q[3], 4)), lo8);
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(r0, r1), 0xD8);
-    _mm_storeu_si128((__m128i *)y->qs, _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+    _mm_storeu_si128((__m128i *)qs, _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
 }
 
-/* Eight blocks at a time, as q8_0_avx2. */
-static void q4_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    if (imatrix) {
-        /* The weighted search runs in the lane kernels (quant_k_avx2.c). */
-        qn_avx2_k_quantize(QN_Q4_0)(src, dst, nrow, n_per_row, imatrix);
-        return;
+/* 5-bit packing: low nibbles as Q4 (masked), bit 4 of element j in bit j of qh. */
+static inline void pack_5bit_avx2(const __m256i q[4], uint8_t *qs, uint8_t *qh) {
+    const __m256i nib = _mm256_set1_epi32(0x0F);
+    __m256i low[4];
+    uint32_t h = 0;
+    for (int k = 0; k < 4; ++k) {
+        low[k] = _mm256_and_si256(q[k], nib);
+        h |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_slli_epi32(q[k], 27))) << (8 * k);
     }
+    pack_nibbles_avx2(low, qs);
+    memcpy(qh, &h, 4);
+}
+
+/* Q4_0 and Q5_0: d = max / -divisor from the first element of largest magnitude. Eight blocks at a time. */
+static void signed_max_avx2(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row) {
+    const bool five = type == QN_Q5_0;
+    const float divisor = five ? -16.0f : -8.0f, bias = five ? 16.5f : 8.5f;
+    const int clamp_max = five ? 31 : 15;
+    const size_t bytes = five ? sizeof(block_q5_0) : sizeof(block_q4_0);
+    const qn_quantize_fn reference = five ? qn_quantize_q5_0 : qn_quantize_q4_0;
     const int64_t nb = nrow * (n_per_row / QK32);
-    block_q4_0 *y = (block_q4_0 *)dst;
-    int64_t ib = 0;
-    for (; ib + 8 <= nb; ib += 8) {
+    uint8_t *y = (uint8_t *)dst;
+    for (int64_t ib = 0; ib < nb;) {
         const float *x = src + QK32 * ib;
-        __m256 amax8;
-        if (!group_absmax(x, &amax8)) {
-            qn_quantize_q4_0(x, y + ib, 1, 8 * QK32, NULL);
+        const int group = nb - ib >= 8 ? 8 : 1;
+        float amax[8], max[8], ids[8];
+        uint16_t dh[8];
+        bool finite = true;
+        if (group == 8) {
+            __m256 a8;
+            finite = group_absmax(x, &a8);
+            _mm256_storeu_ps(amax, a8);
+        } else {
+            __m256 v[4];
+            load_block(x, v);
+            finite = block_is_finite(v);
+            amax[0] = hmax8(block_absmax(v));
+        }
+        if (!finite) {
+            reference(x, y + ib * bytes, 1, group * QK32, NULL);
+            ib += group;
             continue;
         }
-        float amax[8], max[8];
-        _mm256_storeu_ps(amax, amax8);
-        for (int b = 0; b < 8; ++b) {
+        for (int b = 0; b < group; ++b) {
             __m256 v[4];
             load_block(x + 32 * b, v);
             max[b] = first_at_magnitude(x + 32 * b, v, amax[b]);
         }
-        uint16_t dh[8];
-        float ids[8];
-        group_scales(_mm256_div_ps(_mm256_loadu_ps(max), _mm256_set1_ps(-8.0f)), dh, ids);
-        for (int b = 0; b < 8; ++b) {
+        for (int b = group; b < 8; ++b) max[b] = 0.0f;
+        group_scales(_mm256_div_ps(_mm256_loadu_ps(max), _mm256_set1_ps(divisor)), dh, ids);
+        for (int b = 0; b < group; ++b) {
             __m256 v[4];
+            __m256i q[4];
             load_block(x + 32 * b, v);
-            y[ib + b].d = dh[b];
-            q4_0_block_avx2(v, ids[b], y + ib + b);
+            legacy_levels(v, ids[b], 0.0f, bias, clamp_max, false, q);
+            uint8_t *blk = y + (ib + b) * bytes;
+            if (five) {
+                ((block_q5_0 *)blk)->d = dh[b];
+                pack_5bit_avx2(q, ((block_q5_0 *)blk)->qs, ((block_q5_0 *)blk)->qh);
+            } else {
+                ((block_q4_0 *)blk)->d = dh[b];
+                pack_nibbles_avx2(q, ((block_q4_0 *)blk)->qs);
+            }
         }
-    }
-    for (; ib < nb; ++ib) {
-        const float *x = src + QK32 * ib;
-        __m256 v[4];
-        load_block(x, v);
-        if (!block_is_finite(v)) {
-            qn_quantize_q4_0(x, y + ib, 1, QK32, NULL);
-            continue;
-        }
-        const float d = first_at_magnitude(x, v, hmax8(block_absmax(v))) / -8;
-        y[ib].d = qn_fp32_to_fp16(d);
-        q4_0_block_avx2(v, d ? 1.0f / d : 0.0f, y + ib);
+        ib += group;
     }
 }
+
+static inline float hmin8(__m256 m) {
+    __m128 r = _mm_min_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    r = _mm_min_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_min_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/* Q4_1 and Q5_1: min and max of each block (order-independent for finite values), d = (max - min) / 15 or 31. */
+static void min_max_avx2(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row) {
+    const bool five = type == QN_Q5_1;
+    const float levels = five ? 31.0f : 15.0f;
+    const size_t bytes = five ? sizeof(block_q5_1) : sizeof(block_q4_1);
+    const qn_quantize_fn reference = five ? qn_quantize_q5_1 : qn_quantize_q4_1;
+    const int64_t nb = nrow * (n_per_row / QK32);
+    uint8_t *y = (uint8_t *)dst;
+    for (int64_t ib = 0; ib < nb;) {
+        const float *x = src + QK32 * ib;
+        const int group = nb - ib >= 8 ? 8 : 1;
+        float mins[8] = {0}, maxs[8] = {0}, ids[8];
+        uint16_t dh[8], mh[8];
+        bool finite = true;
+        for (int b = 0; b < group; ++b) {
+            __m256 v[4];
+            load_block(x + 32 * b, v);
+            finite = finite && block_is_finite(v);
+            mins[b] = hmin8(_mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3])));
+            maxs[b] = hmax8(_mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3])));
+        }
+        if (!finite) {
+            reference(x, y + ib * bytes, 1, group * QK32, NULL);
+            ib += group;
+            continue;
+        }
+        const __m256 vmin = _mm256_loadu_ps(mins);
+        group_scales(_mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(maxs), vmin), _mm256_set1_ps(levels)), dh, ids);
+        _mm_storeu_si128((__m128i *)mh, _mm256_cvtps_ph(vmin, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        for (int b = 0; b < group; ++b) {
+            __m256 v[4];
+            __m256i q[4];
+            load_block(x + 32 * b, v);
+            legacy_levels(v, ids[b], mins[b], 0.5f, five ? 0 : 15, true, q);
+            uint8_t *blk = y + (ib + b) * bytes;
+            if (five) {
+                ((block_q5_1 *)blk)->d = dh[b];
+                ((block_q5_1 *)blk)->m = mh[b];
+                pack_5bit_avx2(q, ((block_q5_1 *)blk)->qs, ((block_q5_1 *)blk)->qh);
+            } else {
+                ((block_q4_1 *)blk)->d = dh[b];
+                ((block_q4_1 *)blk)->m = mh[b];
+                pack_nibbles_avx2(q, ((block_q4_1 *)blk)->qs);
+            }
+        }
+        ib += group;
+    }
+}
+
+/* Without an imatrix these run here; the weighted searches run in the lane kernels (quant_k_avx2.c). */
+#define LEGACY_AVX2(name, TYPE, body)                                                                         \
+    static void name##_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) { \
+        if (imatrix) qn_avx2_k_quantize(TYPE)(src, dst, nrow, n_per_row, imatrix);                            \
+        else body(TYPE, src, dst, nrow, n_per_row);                                                           \
+    }
+
+LEGACY_AVX2(q4_0, QN_Q4_0, signed_max_avx2)
+LEGACY_AVX2(q5_0, QN_Q5_0, signed_max_avx2)
+LEGACY_AVX2(q4_1, QN_Q4_1, min_max_avx2)
+LEGACY_AVX2(q5_1, QN_Q5_1, min_max_avx2)
 
 qn_quantize_fn qn_avx2_quantize(int type) {
     switch (type) {
     case QN_Q8_0: return q8_0_avx2;
     case QN_Q4_0: return q4_0_avx2;
+    case QN_Q5_0: return q5_0_avx2;
+    case QN_Q4_1: return q4_1_avx2;
+    case QN_Q5_1: return q5_1_avx2;
     case QN_F16: return qn_avx2_convert_quantize(type);
     default: return qn_avx2_k_quantize(type);
     }
