@@ -97,10 +97,12 @@ qn_dequantize_fn qn_get_dequantize(int simd, int type) {
     if (type < 0 || type >= QN_TYPE_COUNT) return NULL;
     qn_dequantize_fn fn = NULL;
     if (simd == QN_SIMD_AVX2 && qn_simd_available(QN_SIMD_AVX2)) fn = qn_avx2_dequantize(type);
+    if (simd == QN_SIMD_NEON && qn_simd_available(QN_SIMD_NEON)) fn = qn_neon_dequantize(type);
     return fn ? fn : DEQUANTIZE[type];
 }
 
 qn_find_invalid_fn qn_get_find_invalid(int simd, int type) {
     if (simd == QN_SIMD_AVX2 && qn_simd_available(QN_SIMD_AVX2)) return qn_avx2_find_invalid(type);
+    if (simd == QN_SIMD_NEON && qn_simd_available(QN_SIMD_NEON)) return qn_neon_find_invalid(type);
     return NULL;
 }

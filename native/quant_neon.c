@@ -1,11 +1,144 @@
-/* NEON twins (arm64, where NEON is always present): the lane kernels of quant_lanes.inc, 4 lanes. */
+/* NEON twins (arm64, where NEON is always present): the lane kernels of quant_lanes.inc (4 lanes),
+ * plus Q8_0, the F16/BF16 conversions and the NaN/Inf row checks, under the same rules as the AVX2
+ * twins: exact conversions, and C's float -> int conversion as x86-64 performs it. */
 #include "simd_kernels.h"
 
 #if QN_HAVE_NEON_BUILD
 #include "vec_neon.h"
 #include "quant_lanes.inc"
 
-qn_quantize_fn qn_neon_quantize(int type) { return lanes_quantize(type); }
+static inline bool block_is_finite_neon(const float32x4_t v[8]) {
+    const uint32x4_t e = vdupq_n_u32(0x7f800000u);
+    uint32x4_t any = vdupq_n_u32(0);
+    for (int k = 0; k < 8; ++k) any = vorrq_u32(any, vceqq_u32(vandq_u32(vreinterpretq_u32_f32(v[k]), e), e));
+    return vmaxvq_u32(any) == 0;
+}
+
+/* roundf, then x86-64's conversion: out of range (here only from id = Inf) gives INT32_MIN. */
+static inline int32x4_t round_to_i32_x86(float32x4_t x) {
+    const int32x4_t r = vcvtaq_s32_f32(x); /* to nearest, ties away from zero */
+    const uint32x4_t in_range = vcltq_f32(vabsq_f32(x), vdupq_n_f32(2147483648.0f));
+    return vbslq_s32(in_range, r, vdupq_n_s32(INT32_MIN));
+}
+
+static void q8_0_neon(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    (void)imatrix;
+    const int64_t nb = nrow * (n_per_row / QK32);
+    block_q8_0 *y = (block_q8_0 *)dst;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float *x = src + QK32 * ib;
+        float32x4_t v[8];
+        for (int k = 0; k < 8; ++k) v[k] = vld1q_f32(x + 4 * k);
+        if (!block_is_finite_neon(v)) {
+            qn_quantize_q8_0(x, y + ib, 1, QK32, NULL);
+            continue;
+        }
+        float32x4_t m = vabsq_f32(v[0]);
+        for (int k = 1; k < 8; ++k) m = vmaxq_f32(m, vabsq_f32(v[k]));
+        const float d = vmaxvq_f32(m) / 127;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[ib].d = qn_fp32_to_fp16(d);
+        for (int k = 0; k < 8; k += 2) {
+            const int32x4_t a = round_to_i32_x86(vmulq_n_f32(v[k], id)), b = round_to_i32_x86(vmulq_n_f32(v[k + 1], id));
+            /* Truncating narrows keep the low byte, as C's int -> int8_t conversion does. */
+            const int16x8_t h = vcombine_s16(vmovn_s32(a), vmovn_s32(b));
+            vst1_s8(y[ib].qs + 4 * k, vmovn_s16(h));
+        }
+    }
+}
+
+static void dequantize_f16_neon(const void *src, float *dst, int64_t n) {
+    const qn_fp16 *x = (const qn_fp16 *)src;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))));
+    for (; i < n; ++i) dst[i] = qn_fp16_to_fp32(x[i]);
+}
+
+static void dequantize_bf16_neon(const void *src, float *dst, int64_t n) {
+    const uint16_t *x = (const uint16_t *)src;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(x + i), 16)));
+    for (; i < n; ++i) dst[i] = qn_bf16_to_fp32(x[i]);
+}
+
+/* fcvtn rounds to nearest even like ggml's conversion; NaN lanes become sign | 0x7E00 as in ggml. */
+static void quantize_f16_neon(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    (void)imatrix;
+    qn_fp16 *y = (qn_fp16 *)dst;
+    const int64_t n = nrow * n_per_row;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vld1q_f32(src + i);
+        uint16x4_t h = vreinterpret_u16_f16(vcvt_f16_f32(v));
+        const uint32x4_t nan = vmvnq_u32(vceqq_f32(v, v));
+        if (vmaxvq_u32(nan)) {
+            const uint32x4_t bits = vreinterpretq_u32_f32(v);
+            const uint16x4_t canon = vmovn_u32(vorrq_u32(vandq_u32(vshrq_n_u32(bits, 16), vdupq_n_u32(0x8000)), vdupq_n_u32(0x7E00)));
+            h = vbsl_u16(vmovn_u32(nan), canon, h);
+        }
+        vst1_u16(y + i, h);
+    }
+    for (; i < n; ++i) y[i] = qn_fp32_to_fp16(src[i]);
+}
+
+/* First row with an exponent of all ones, or -1 (see convert_avx2.c). */
+static int64_t find_nonfinite_rows_neon(const uint8_t *p, int64_t nrow, int64_t n_per_row, int bytes, uint32_t exp_mask) {
+    const size_t row_bytes = (size_t)n_per_row * bytes;
+    for (int64_t r = 0; r < nrow; ++r) {
+        const uint8_t *row = p + (size_t)r * row_bytes;
+        size_t k = 0;
+        uint32_t bad = 0;
+        if (bytes == 4) {
+            const uint32x4_t m = vdupq_n_u32(exp_mask);
+            uint32x4_t acc = vdupq_n_u32(0);
+            for (; k + 16 <= row_bytes; k += 16) acc = vorrq_u32(acc, vceqq_u32(vandq_u32(vld1q_u32((const uint32_t *)(row + k)), m), m));
+            bad = vmaxvq_u32(acc);
+        } else {
+            const uint16x8_t m = vdupq_n_u16((uint16_t)exp_mask);
+            uint16x8_t acc = vdupq_n_u16(0);
+            for (; k + 16 <= row_bytes; k += 16) acc = vorrq_u16(acc, vceqq_u16(vandq_u16(vld1q_u16((const uint16_t *)(row + k)), m), m));
+            bad = vmaxvq_u16(acc);
+        }
+        if (bad) return r;
+        for (; k < row_bytes; k += (size_t)bytes) {
+            uint32_t w = 0;
+            memcpy(&w, row + k, (size_t)bytes);
+            if ((w & exp_mask) == exp_mask) return r;
+        }
+    }
+    return -1;
+}
+
+static int64_t find_invalid_f32_neon(const void *d, int64_t nrow, int64_t n) { return find_nonfinite_rows_neon(d, nrow, n, 4, 0x7f800000u); }
+static int64_t find_invalid_f16_neon(const void *d, int64_t nrow, int64_t n) { return find_nonfinite_rows_neon(d, nrow, n, 2, 0x7c00u); }
+static int64_t find_invalid_bf16_neon(const void *d, int64_t nrow, int64_t n) { return find_nonfinite_rows_neon(d, nrow, n, 2, 0x7f80u); }
+
+qn_quantize_fn qn_neon_quantize(int type) {
+    switch (type) {
+    case QN_Q8_0: return q8_0_neon;
+    case QN_F16: return quantize_f16_neon;
+    default: return lanes_quantize(type);
+    }
+}
+
+qn_dequantize_fn qn_neon_dequantize(int type) {
+    switch (type) {
+    case QN_F16: return dequantize_f16_neon;
+    case QN_BF16: return dequantize_bf16_neon;
+    default: return NULL;
+    }
+}
+
+qn_find_invalid_fn qn_neon_find_invalid(int type) {
+    switch (type) {
+    case QN_F32: return find_invalid_f32_neon;
+    case QN_F16: return find_invalid_f16_neon;
+    case QN_BF16: return find_invalid_bf16_neon;
+    default: return NULL;
+    }
+}
 #else
 qn_quantize_fn qn_neon_quantize(int type) { (void)type; return NULL; }
+qn_dequantize_fn qn_neon_dequantize(int type) { (void)type; return NULL; }
+qn_find_invalid_fn qn_neon_find_invalid(int type) { (void)type; return NULL; }
 #endif

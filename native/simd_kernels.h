@@ -24,5 +24,7 @@ qn_quantize_fn qn_avx2_convert_quantize(int type); /* convert_avx2.c: F16 */
 qn_dequantize_fn qn_avx2_dequantize(int type);
 qn_find_invalid_fn qn_avx2_find_invalid(int type);
 qn_quantize_fn qn_neon_quantize(int type);
+qn_dequantize_fn qn_neon_dequantize(int type);
+qn_find_invalid_fn qn_neon_find_invalid(int type);
 
 #endif
