@@ -64,6 +64,10 @@ void qn_dequantize_tq2_0(const void *src, float *dst, int64_t n);
 float qn_legacy_row_sigma2(const float *x, int64_t n);
 void qn_legacy_store_block(int type, void *block, float d, float the_min, const uint8_t *L);
 
+/* The ternary types' packing from trits (low bytes), shared with the SIMD twins. */
+void qn_tq1_pack(const uint8_t *t, block_tq1_0 *y);
+void qn_tq2_pack(const uint8_t *t, block_tq2_0 *y);
+
 /* Index of the first row whose stored scales or values are NaN/Inf (what ggml_validate_row_data
  * rejects), or -1 when every row is valid. */
 int64_t qn_find_invalid_row(int type, const void *data, int64_t nrow, int64_t n_per_row);

@@ -291,6 +291,56 @@ static void min_max_avx2(int type, const float *src, void *dst, int64_t nrow, in
     }
 }
 
+/* TQ1_0/TQ2_0: d is the block's largest magnitude; trit = lroundf(x * id) + 1, keeping the low byte
+ * (x86-64's lroundf gives LONG_MIN out of range, whose low bits plus one are 1, as INT32_MIN + 1's). */
+static void ternary_avx2(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row) {
+    const int64_t nb = nrow * (n_per_row / QK_K);
+    uint8_t t[QK_K];
+    for (int64_t i = 0; i < nb; ++i) {
+        const float *x = src + QK_K * i;
+        __m256 v[32];
+        __m256i any = _mm256_setzero_si256();
+        __m256 m = _mm256_setzero_ps();
+        const __m256i e = _mm256_set1_epi32(0x7f800000);
+        for (int k = 0; k < 32; ++k) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            any = _mm256_or_si256(any, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(v[k]), e), e));
+            m = _mm256_max_ps(m, vabs(v[k]));
+        }
+        if (!_mm256_testz_si256(any, any)) {
+            const size_t bytes = type == QN_TQ1_0 ? sizeof(block_tq1_0) : sizeof(block_tq2_0);
+            (type == QN_TQ1_0 ? qn_quantize_tq1_0 : qn_quantize_tq2_0)(x, (uint8_t *)dst + (size_t)i * bytes, 1, QK_K, NULL);
+            continue;
+        }
+        const float d = hmax8(m);
+        const float id = d ? 1.0f / d : 0.0f;
+        const __m256 vid = _mm256_set1_ps(id);
+        const __m256i one = _mm256_set1_epi32(1);
+        for (int k = 0; k < 32; k += 4) {
+            __m256i q[4];
+            for (int j = 0; j < 4; ++j) q[j] = _mm256_add_epi32(_mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k + j], vid))), one);
+            _mm256_storeu_si256((__m256i *)(t + 8 * k), pack_low_bytes(q[0], q[1], q[2], q[3]));
+        }
+        if (type == QN_TQ1_0) {
+            ((block_tq1_0 *)dst)[i].d = qn_fp32_to_fp16(d);
+            qn_tq1_pack(t, (block_tq1_0 *)dst + i);
+        } else {
+            ((block_tq2_0 *)dst)[i].d = qn_fp32_to_fp16(d);
+            qn_tq2_pack(t, (block_tq2_0 *)dst + i);
+        }
+    }
+}
+
+static void tq1_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    (void)imatrix;
+    ternary_avx2(QN_TQ1_0, src, dst, nrow, n_per_row);
+}
+
+static void tq2_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    (void)imatrix;
+    ternary_avx2(QN_TQ2_0, src, dst, nrow, n_per_row);
+}
+
 /* Without an imatrix these run here; the weighted searches run in the lane kernels (quant_k_avx2.c). */
 #define LEGACY_AVX2(name, TYPE, body)                                                                         \
     static void name##_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) { \
@@ -310,6 +360,8 @@ qn_quantize_fn qn_avx2_quantize(int type) {
     case QN_Q5_0: return q5_0_avx2;
     case QN_Q4_1: return q4_1_avx2;
     case QN_Q5_1: return q5_1_avx2;
+    case QN_TQ1_0: return tq1_0_avx2;
+    case QN_TQ2_0: return tq2_0_avx2;
     case QN_F16: return qn_avx2_convert_quantize(type);
     default: return qn_avx2_k_quantize(type);
     }
