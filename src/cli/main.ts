@@ -295,6 +295,9 @@ Examples:
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+      if (exit.code === 0) {
+        process.stderr.write('the demo files were removed again. Your own model: quant-native quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M\n');
+      }
     });
 
   return program;
