@@ -1,5 +1,5 @@
 /* NEON twins (arm64, where NEON is always present): the lane kernels of quant_lanes.inc (4 lanes),
- * plus Q8_0, the F16/BF16 conversions and the NaN/Inf row checks, under the same rules as the AVX2
+ * plus Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the F16/BF16 conversions and the NaN/Inf row checks, under the same rules as the AVX2
  * twins: exact conversions, and C's float -> int conversion as x86-64 performs it. */
 #include "simd_kernels.h"
 
@@ -46,6 +46,76 @@ static void q8_0_neon(const float *src, void *dst, int64_t nrow, int64_t n_per_r
         }
     }
 }
+
+/* x86-64's float -> int32 conversion: truncation, INT32_MIN out of range (and for NaN). */
+static inline int32x4_t trunc_to_i32_x86(float32x4_t x) {
+    const uint32x4_t in_range = vcltq_f32(vabsq_f32(x), vdupq_n_f32(2147483648.0f));
+    return vbslq_s32(in_range, vcvtq_s32_f32(x), vdupq_n_s32(INT32_MIN));
+}
+
+/* Q4_0, Q5_0, Q4_1, Q5_1 without an imatrix, one block at a time; levels are computed by vector
+ * (C's float -> int8_t conversion: low byte, sign-extended, then the reference's clamp) and stored
+ * by qn_legacy_store_block, the scalar file's packing. */
+static void legacy_neon(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row) {
+    const bool with_min = type == QN_Q4_1 || type == QN_Q5_1;
+    const bool five = type == QN_Q5_0 || type == QN_Q5_1;
+    const size_t bytes = (size_t)qn_type_info(type)->type_size;
+    const qn_quantize_fn reference = qn_get_quantize(QN_SIMD_SCALAR, type);
+    const int64_t nb = nrow * (n_per_row / QK32);
+    uint8_t *y = (uint8_t *)dst;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float *x = src + QK32 * ib;
+        float32x4_t v[8];
+        for (int k = 0; k < 8; ++k) v[k] = vld1q_f32(x + 4 * k);
+        if (!block_is_finite_neon(v)) {
+            reference(x, y + ib * bytes, 1, QK32, NULL);
+            continue;
+        }
+        float d, min = 0.0f, bias;
+        if (with_min) {
+            float32x4_t lo = v[0], hi = v[0];
+            for (int k = 1; k < 8; ++k) { lo = vminq_f32(lo, v[k]); hi = vmaxq_f32(hi, v[k]); }
+            min = vminvq_f32(lo);
+            d = (vmaxvq_f32(hi) - min) / (five ? 31 : 15);
+            bias = 0.5f;
+        } else {
+            float32x4_t m = vabsq_f32(v[0]);
+            for (int k = 1; k < 8; ++k) m = vmaxq_f32(m, vabsq_f32(v[k]));
+            const float amax = vmaxvq_f32(m);
+            float max = 0.0f;
+            /* The reference keeps the sign of the first element reaching the largest magnitude. */
+            for (int j = 0; j < QK32 && amax > 0.0f; ++j) {
+                if (fabsf(x[j]) == amax) { max = x[j]; break; }
+            }
+            d = max / (five ? -16 : -8);
+            bias = five ? 16.5f : 8.5f;
+        }
+        const float id = d ? 1.0f / d : 0.0f;
+        const int clamp_max = type == QN_Q5_1 ? 0 : five ? 31 : 15;
+        int32_t q[QK32];
+        for (int k = 0; k < 8; ++k) {
+            const float32x4_t xv = with_min ? vsubq_f32(v[k], vdupq_n_f32(min)) : v[k];
+            int32x4_t t = trunc_to_i32_x86(vaddq_f32(vmulq_n_f32(xv, id), vdupq_n_f32(bias)));
+            if (clamp_max) t = vminq_s32(vshrq_n_s32(vshlq_n_s32(t, 24), 24), vdupq_n_s32(clamp_max));
+            vst1q_s32(q + 4 * k, t);
+        }
+        uint8_t L[QK32];
+        for (int j = 0; j < QK32; ++j) L[j] = (uint8_t)q[j];
+        /* The no-imatrix blocks store min itself (the imatrix path stores -the_min). */
+        qn_legacy_store_block(type, y + ib * bytes, d, -min, L);
+    }
+}
+
+#define LEGACY_NEON(name, TYPE)                                                                               \
+    static void name##_neon(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) { \
+        if (imatrix) lanes_legacy_imatrix(TYPE, src, dst, nrow, n_per_row, imatrix);                          \
+        else legacy_neon(TYPE, src, dst, nrow, n_per_row);                                                     \
+    }
+
+LEGACY_NEON(q4_0, QN_Q4_0)
+LEGACY_NEON(q5_0, QN_Q5_0)
+LEGACY_NEON(q4_1, QN_Q4_1)
+LEGACY_NEON(q5_1, QN_Q5_1)
 
 static void dequantize_f16_neon(const void *src, float *dst, int64_t n) {
     const qn_fp16 *x = (const qn_fp16 *)src;
@@ -116,6 +186,10 @@ static int64_t find_invalid_bf16_neon(const void *d, int64_t nrow, int64_t n) { 
 qn_quantize_fn qn_neon_quantize(int type) {
     switch (type) {
     case QN_Q8_0: return q8_0_neon;
+    case QN_Q4_0: return q4_0_neon;
+    case QN_Q5_0: return q5_0_neon;
+    case QN_Q4_1: return q4_1_neon;
+    case QN_Q5_1: return q5_1_neon;
     case QN_F16: return quantize_f16_neon;
     default: return lanes_quantize(type);
     }
