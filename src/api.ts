@@ -6,7 +6,6 @@ import { QuantNativeError } from './errors.js';
 import { GgmlType, PRODUCIBLE_TYPES, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName, rowBytes } from './ggml-types.js';
 import { GgufValueType, padTo, type GgufKv } from './gguf/format.js';
 import { kvString, openModel, splitPath, type GgufModel } from './gguf/model.js';
-import { encodeGgufMeta } from './gguf/writer.js';
 import { executePlan } from './engine/pipeline.js';
 import { filterImatrix, loadImatrix } from './quant/imatrix.js';
 import { buildPlan, resolvePreset, type QuantPlan, type RuleOptions } from './quant/plan.js';
@@ -122,7 +121,10 @@ async function checkOutputs(model: GgufModel, paths: readonly string[], plan: Qu
       throw new QuantNativeError('E_OUTPUT_EXISTS', `${p} already exists`, { hint: 'pass --force (force: true) to overwrite it, or choose another output path' });
     }
   }
-  const needed = plan.files.reduce((sum, f) => sum + encodeGgufMeta(f.kvs, []).length + f.tensors.reduce((s, t) => s + padTo(t.bytesOut, 32) + 120, 0), 0);
+  // The output's metadata is the input's plus a few keys; encoding it here as well as in the writer
+  // would serialise a large vocabulary twice at start-up.
+  const metadata = model.files.reduce((sum, f) => sum + f.dataOffset, 0) + 4096;
+  const needed = plan.tensors.reduce((sum, t) => sum + padTo(t.bytesOut, 32), metadata);
   const fs = await statfs(dirname(resolve(paths[0]!))).catch(() => undefined);
   if (fs && fs.bavail * fs.bsize < needed) {
     throw new QuantNativeError('E_NO_SPACE', `not enough free space in ${dirname(resolve(paths[0]!))}: ${needed} bytes needed, ${fs.bavail * fs.bsize} available`, {
