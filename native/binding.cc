@@ -141,6 +141,11 @@ struct QuantizeJob {
     }
   }
 
+  // False when the type's lattice grids could not be built (out of memory). Runs on the calling
+  // thread: the first use of a grid takes tens of milliseconds, which the async path keeps off the
+  // JS thread.
+  bool Prepare() { return qn_quantize_prepare(dst_type); }
+
   void Run() {
     const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, nrows)));
     if (t == 1) {
@@ -213,6 +218,10 @@ void ParseQuantize(const Napi::Env &env, const Napi::Object &o, QuantizeJob &job
     }
   } else {
     job.first_row = o.Has("firstRow") ? GetInt(env, o, "firstRow", 0, INT64_C(1) << 40) : 0;
+    if (qn_quantize_requires_imatrix(job.dst_type)) {
+      throw Napi::Error::New(env, std::string(qn_type_info(job.dst_type)->name) +
+                                      " needs importance weights (imatrix): llama.cpp defines no rule without them");
+    }
   }
 
   Napi::Value c = o.Get("cancel");
@@ -239,6 +248,7 @@ Napi::Value QuantizeSync(const Napi::CallbackInfo &info) {
   QuantizeJob job;
   Bytes src, dst;
   ParseQuantize(env, info[0].As<Napi::Object>(), job, src, dst);
+  if (!job.Prepare()) throw Napi::Error::New(env, "out of memory building the quantization grids");
   job.Run();
   return JobResult(env, job);
 }
@@ -255,7 +265,10 @@ class QuantizeWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { job_.Run(); }
+  void Execute() override {
+    if (!job_.Prepare()) return SetError("out of memory building the quantization grids");
+    job_.Run();
+  }
   void OnOK() override { deferred_.Resolve(JobResult(Env(), job_)); }
   void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
 
@@ -335,6 +348,7 @@ Napi::Object Info(Napi::Env env) {
     e.Set("name", Napi::String::New(env, tr->name));
     e.Set("blockSize", Napi::Number::New(env, tr->block_size));
     e.Set("typeSize", Napi::Number::New(env, tr->type_size));
+    e.Set("requiresImatrix", Napi::Boolean::New(env, qn_quantize_requires_imatrix(t)));
     types.Set(std::to_string(t), e);
   }
   o.Set("types", types);

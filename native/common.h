@@ -17,7 +17,9 @@ extern "C" {
 enum qn_type {
     QN_F32 = 0, QN_F16 = 1, QN_Q4_0 = 2, QN_Q4_1 = 3, QN_Q5_0 = 6, QN_Q5_1 = 7, QN_Q8_0 = 8,
     QN_Q2_K = 10, QN_Q3_K = 11, QN_Q4_K = 12, QN_Q5_K = 13, QN_Q6_K = 14,
-    QN_IQ4_NL = 20, QN_IQ4_XS = 23, QN_BF16 = 30, QN_TQ1_0 = 34, QN_TQ2_0 = 35,
+    QN_IQ2_XXS = 16, QN_IQ2_XS = 17, QN_IQ3_XXS = 18, QN_IQ1_S = 19, QN_IQ4_NL = 20, QN_IQ3_S = 21,
+    QN_IQ2_S = 22, QN_IQ4_XS = 23, QN_IQ1_M = 29, QN_BF16 = 30, QN_TQ1_0 = 34, QN_TQ2_0 = 35,
+    QN_MXFP4 = 39, QN_NVFP4 = 40, QN_Q1_0 = 41, QN_Q2_0 = 42,
     QN_TYPE_COUNT = 43
 };
 
@@ -52,6 +54,17 @@ typedef struct { qn_fp16 d; uint8_t qs[16]; } block_iq4_nl;
 typedef struct { qn_fp16 d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; } block_iq4_xs;
 typedef struct { uint8_t qs[48]; uint8_t qh[4]; qn_fp16 d; } block_tq1_0;
 typedef struct { uint8_t qs[64]; qn_fp16 d; } block_tq2_0;
+typedef struct { qn_fp16 d; uint16_t qs[32]; } block_iq2_xxs;
+typedef struct { qn_fp16 d; uint16_t qs[32]; uint8_t scales[8]; } block_iq2_xs;
+typedef struct { qn_fp16 d; uint8_t qs[64]; uint8_t qh[8]; uint8_t scales[8]; } block_iq2_s;
+typedef struct { qn_fp16 d; uint8_t qs[96]; } block_iq3_xxs;
+typedef struct { qn_fp16 d; uint8_t qs[64]; uint8_t qh[8]; uint8_t signs[32]; uint8_t scales[4]; } block_iq3_s;
+typedef struct { qn_fp16 d; uint8_t qs[32]; uint16_t qh[8]; } block_iq1_s;
+typedef struct { uint8_t qs[32]; uint8_t qh[16]; uint8_t scales[8]; } block_iq1_m;
+typedef struct { uint8_t e; uint8_t qs[16]; } block_mxfp4;
+typedef struct { uint8_t d[4]; uint8_t qs[32]; } block_nvfp4;
+typedef struct { qn_fp16 d; uint8_t qs[16]; } block_q1_0;
+typedef struct { qn_fp16 d; uint8_t qs[16]; } block_q2_0;
 
 QN_STATIC_ASSERT(sizeof(block_q4_0) == 18, "q4_0 block");
 QN_STATIC_ASSERT(sizeof(block_q4_1) == 20, "q4_1 block");
@@ -67,6 +80,17 @@ QN_STATIC_ASSERT(sizeof(block_iq4_nl) == 18, "iq4_nl block");
 QN_STATIC_ASSERT(sizeof(block_iq4_xs) == 136, "iq4_xs block");
 QN_STATIC_ASSERT(sizeof(block_tq1_0) == 54, "tq1_0 block");
 QN_STATIC_ASSERT(sizeof(block_tq2_0) == 66, "tq2_0 block");
+QN_STATIC_ASSERT(sizeof(block_iq2_xxs) == 66, "iq2_xxs block");
+QN_STATIC_ASSERT(sizeof(block_iq2_xs) == 74, "iq2_xs block");
+QN_STATIC_ASSERT(sizeof(block_iq2_s) == 82, "iq2_s block");
+QN_STATIC_ASSERT(sizeof(block_iq3_xxs) == 98, "iq3_xxs block");
+QN_STATIC_ASSERT(sizeof(block_iq3_s) == 110, "iq3_s block");
+QN_STATIC_ASSERT(sizeof(block_iq1_s) == 50, "iq1_s block");
+QN_STATIC_ASSERT(sizeof(block_iq1_m) == 56, "iq1_m block");
+QN_STATIC_ASSERT(sizeof(block_mxfp4) == 17, "mxfp4 block");
+QN_STATIC_ASSERT(sizeof(block_nvfp4) == 36, "nvfp4 block");
+QN_STATIC_ASSERT(sizeof(block_q1_0) == 18, "q1_0 block");
+QN_STATIC_ASSERT(sizeof(block_q2_0) == 18, "q2_0 block");
 
 static inline float qn_f32_from_bits(uint32_t w) { float f; memcpy(&f, &w, 4); return f; }
 static inline uint32_t qn_f32_to_bits(float f) { uint32_t w; memcpy(&w, &f, 4); return w; }

@@ -241,3 +241,47 @@ void qn_dequantize_tq2_0(const void *src, float *y, int64_t n) {
                 for (int m = 0; m < 32; ++m) *y++ = (float)(((x[i].qs[j + m] >> (l * 2)) & 3) - 1) * d;
     }
 }
+
+extern const int8_t qn_kvalues_fp4[16];
+float qn_e8m0_to_fp32_half(uint8_t e);
+float qn_ue4m3_to_fp32(uint8_t x);
+
+void qn_dequantize_mxfp4(const void *src, float *y, int64_t n) {
+    const block_mxfp4 *x = (const block_mxfp4 *)src;
+    for (int64_t i = 0; i < n / 32; i++, y += 32) {
+        const float d = qn_e8m0_to_fp32_half(x[i].e);
+        for (int j = 0; j < 16; ++j) {
+            y[j] = qn_kvalues_fp4[x[i].qs[j] & 0x0F] * d;
+            y[j + 16] = qn_kvalues_fp4[x[i].qs[j] >> 4] * d;
+        }
+    }
+}
+
+void qn_dequantize_nvfp4(const void *src, float *y, int64_t n) {
+    const block_nvfp4 *x = (const block_nvfp4 *)src;
+    for (int64_t i = 0; i < n / 64; i++) {
+        for (int s = 0; s < 4; ++s, y += 16) {
+            const float d = qn_ue4m3_to_fp32(x[i].d[s]);
+            for (int j = 0; j < 8; ++j) {
+                y[j] = qn_kvalues_fp4[x[i].qs[8 * s + j] & 0x0F] * d;
+                y[j + 8] = qn_kvalues_fp4[x[i].qs[8 * s + j] >> 4] * d;
+            }
+        }
+    }
+}
+
+void qn_dequantize_q1_0(const void *src, float *y, int64_t n) {
+    const block_q1_0 *x = (const block_q1_0 *)src;
+    for (int64_t i = 0; i < n / 128; i++, y += 128) {
+        const float d = qn_fp16_to_fp32(x[i].d);
+        for (int j = 0; j < 128; ++j) y[j] = (x[i].qs[j / 8] >> (j % 8)) & 1 ? d : -d;
+    }
+}
+
+void qn_dequantize_q2_0(const void *src, float *y, int64_t n) {
+    const block_q2_0 *x = (const block_q2_0 *)src;
+    for (int64_t i = 0; i < n / 64; i++, y += 64) {
+        const float d = qn_fp16_to_fp32(x[i].d);
+        for (int j = 0; j < 64; ++j) y[j] = ((int)((x[i].qs[j / 4] >> (j % 4) * 2) & 3) - 1) * d;
+    }
+}

@@ -2,6 +2,7 @@
  * a SIMD path is offered only when CPUID (and the OS) say its instructions can run. */
 #include "kernels.h"
 #include "simd_kernels.h"
+#include "iq_grid.h"
 
 #include <strings.h>
 
@@ -12,6 +13,10 @@ static const qn_type_traits TYPE_TRAITS[QN_TYPE_COUNT] = {
     [QN_Q4_K] = {"q4_K", 256, 144}, [QN_Q5_K] = {"q5_K", 256, 176},  [QN_Q6_K] = {"q6_K", 256, 210},
     [QN_IQ4_NL] = {"iq4_nl", 32, 18}, [QN_IQ4_XS] = {"iq4_xs", 256, 136}, [QN_BF16] = {"bf16", 1, 2},
     [QN_TQ1_0] = {"tq1_0", 256, 54}, [QN_TQ2_0] = {"tq2_0", 256, 66},
+    [QN_IQ2_XXS] = {"iq2_xxs", 256, 66}, [QN_IQ2_XS] = {"iq2_xs", 256, 74}, [QN_IQ2_S] = {"iq2_s", 256, 82},
+    [QN_IQ3_XXS] = {"iq3_xxs", 256, 98}, [QN_IQ3_S] = {"iq3_s", 256, 110}, [QN_IQ1_S] = {"iq1_s", 256, 50},
+    [QN_IQ1_M] = {"iq1_m", 256, 56}, [QN_MXFP4] = {"mxfp4", 32, 17}, [QN_NVFP4] = {"nvfp4", 64, 36},
+    [QN_Q1_0] = {"q1_0", 128, 18}, [QN_Q2_0] = {"q2_0", 64, 18},
 };
 
 const qn_type_traits *qn_type_info(int type) {
@@ -31,7 +36,11 @@ static const qn_quantize_fn SCALAR_QUANTIZE[QN_TYPE_COUNT] = {
     [QN_Q5_1] = qn_quantize_q5_1,     [QN_Q8_0] = qn_quantize_q8_0,     [QN_Q2_K] = qn_quantize_q2_K,
     [QN_Q3_K] = qn_quantize_q3_K,     [QN_Q4_K] = qn_quantize_q4_K,     [QN_Q5_K] = qn_quantize_q5_K,
     [QN_Q6_K] = qn_quantize_q6_K,     [QN_IQ4_NL] = qn_quantize_iq4_nl, [QN_IQ4_XS] = qn_quantize_iq4_xs,
-    [QN_TQ1_0] = qn_quantize_tq1_0,   [QN_TQ2_0] = qn_quantize_tq2_0,
+    [QN_TQ1_0] = qn_quantize_tq1_0,   [QN_TQ2_0] = qn_quantize_tq2_0,   [QN_IQ2_XXS] = qn_quantize_iq2_xxs,
+    [QN_IQ2_XS] = qn_quantize_iq2_xs, [QN_IQ2_S] = qn_quantize_iq2_s,   [QN_IQ3_XXS] = qn_quantize_iq3_xxs,
+    [QN_IQ3_S] = qn_quantize_iq3_s,   [QN_IQ1_S] = qn_quantize_iq1_s,   [QN_IQ1_M] = qn_quantize_iq1_m,
+    [QN_MXFP4] = qn_quantize_mxfp4,   [QN_NVFP4] = qn_quantize_nvfp4,   [QN_Q1_0] = qn_quantize_q1_0,
+    [QN_Q2_0] = qn_quantize_q2_0,
 };
 
 static const qn_dequantize_fn DEQUANTIZE[QN_TYPE_COUNT] = {
@@ -40,8 +49,28 @@ static const qn_dequantize_fn DEQUANTIZE[QN_TYPE_COUNT] = {
     [QN_Q5_1] = qn_dequantize_q5_1,     [QN_Q8_0] = qn_dequantize_q8_0,     [QN_Q2_K] = qn_dequantize_q2_K,
     [QN_Q3_K] = qn_dequantize_q3_K,     [QN_Q4_K] = qn_dequantize_q4_K,     [QN_Q5_K] = qn_dequantize_q5_K,
     [QN_Q6_K] = qn_dequantize_q6_K,     [QN_IQ4_NL] = qn_dequantize_iq4_nl, [QN_IQ4_XS] = qn_dequantize_iq4_xs,
-    [QN_TQ1_0] = qn_dequantize_tq1_0,   [QN_TQ2_0] = qn_dequantize_tq2_0,
+    [QN_TQ1_0] = qn_dequantize_tq1_0,   [QN_TQ2_0] = qn_dequantize_tq2_0,   [QN_IQ2_XXS] = qn_dequantize_iq2_xxs,
+    [QN_IQ2_XS] = qn_dequantize_iq2_xs, [QN_IQ2_S] = qn_dequantize_iq2_s,   [QN_IQ3_XXS] = qn_dequantize_iq3_xxs,
+    [QN_IQ3_S] = qn_dequantize_iq3_s,   [QN_IQ1_S] = qn_dequantize_iq1_s,   [QN_IQ1_M] = qn_dequantize_iq1_m,
+    [QN_MXFP4] = qn_dequantize_mxfp4,   [QN_NVFP4] = qn_dequantize_nvfp4,   [QN_Q1_0] = qn_dequantize_q1_0,
+    [QN_Q2_0] = qn_dequantize_q2_0,
 };
+
+bool qn_quantize_requires_imatrix(int type) { return type == QN_IQ2_XXS || type == QN_IQ2_XS || type == QN_IQ1_S; }
+
+bool qn_quantize_prepare(int type) {
+    int grid;
+    switch (type) {
+    case QN_IQ2_XXS: grid = QN_GRID_IQ2_XXS; break;
+    case QN_IQ2_XS: grid = QN_GRID_IQ2_XS; break;
+    case QN_IQ2_S: grid = QN_GRID_IQ2_S; break;
+    case QN_IQ1_S: case QN_IQ1_M: grid = QN_GRID_IQ1; break;
+    case QN_IQ3_XXS: grid = QN_GRID_IQ3_XXS; break;
+    case QN_IQ3_S: grid = QN_GRID_IQ3_S; break;
+    default: return true;
+    }
+    return qn_iq_grid_get(grid) != NULL;
+}
 
 static const char *const SIMD_NAMES[QN_SIMD_COUNT] = {"scalar", "avx2", "neon"};
 

@@ -37,6 +37,17 @@ void qn_quantize_iq4_nl(const float *src, void *dst, int64_t nrow, int64_t n_per
 void qn_quantize_iq4_xs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 void qn_quantize_tq1_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 void qn_quantize_tq2_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq2_xxs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq2_xs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq2_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq3_xxs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq3_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq1_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq1_m(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_mxfp4(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_nvfp4(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_q1_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_q2_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 void qn_quantize_f16(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 void qn_quantize_bf16(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 void qn_quantize_f32(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
@@ -58,6 +69,24 @@ void qn_dequantize_iq4_nl(const void *src, float *dst, int64_t n);
 void qn_dequantize_iq4_xs(const void *src, float *dst, int64_t n);
 void qn_dequantize_tq1_0(const void *src, float *dst, int64_t n);
 void qn_dequantize_tq2_0(const void *src, float *dst, int64_t n);
+void qn_dequantize_iq2_xxs(const void *src, float *dst, int64_t n);
+void qn_dequantize_iq2_xs(const void *src, float *dst, int64_t n);
+void qn_dequantize_iq2_s(const void *src, float *dst, int64_t n);
+void qn_dequantize_iq3_xxs(const void *src, float *dst, int64_t n);
+void qn_dequantize_iq3_s(const void *src, float *dst, int64_t n);
+void qn_dequantize_iq1_s(const void *src, float *dst, int64_t n);
+void qn_dequantize_iq1_m(const void *src, float *dst, int64_t n);
+void qn_dequantize_mxfp4(const void *src, float *dst, int64_t n);
+void qn_dequantize_nvfp4(const void *src, float *dst, int64_t n);
+void qn_dequantize_q1_0(const void *src, float *dst, int64_t n);
+void qn_dequantize_q2_0(const void *src, float *dst, int64_t n);
+
+/* Types ggml only quantizes with importance weights (IQ2_XXS, IQ2_XS, IQ1_S); their quantizers
+ * must not be called without them. */
+bool qn_quantize_requires_imatrix(int type);
+/* Builds what a type's quantizer needs (the lattice grids, once per process) so that running out of
+ * memory can be reported: false then, and the quantizer would write nothing. */
+bool qn_quantize_prepare(int type);
 
 /* The legacy types' imatrix path, shared with the SIMD twins: the row's sigma2, and storing a block
  * from its searched scale, min (as returned by the search) and levels. */

@@ -30,6 +30,22 @@ static bool row_ok(int type, const uint8_t *p, int64_t n) {
     }
     const qn_type_traits *t = qn_type_info(type);
     const int64_t nb = n / t->block_size;
+    switch (type) {
+    case QN_NVFP4: return true; /* every E4M3 byte is a number */
+    case QN_MXFP4:
+        for (int64_t i = 0; i < nb; ++i) {
+            if (p[i * t->type_size] == 0xff) return false; /* the E8M0 NaN */
+        }
+        return true;
+    case QN_IQ1_M:
+        for (int64_t i = 0; i < nb; ++i) {
+            uint16_t sc[4];
+            memcpy(sc, p + i * t->type_size + 48, sizeof(sc));
+            if (!fp16_ok((qn_fp16)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000)))) return false;
+        }
+        return true;
+    default: break;
+    }
     /* Offsets of the fp16 scales inside each block (second is -1 when there is one). */
     int d_off, m_off = -1;
     switch (type) {
@@ -39,7 +55,7 @@ static bool row_ok(int type, const uint8_t *p, int64_t n) {
     case QN_Q6_K: d_off = 208; break;
     case QN_TQ1_0: d_off = 52; break;
     case QN_TQ2_0: d_off = 64; break;
-    default: d_off = 0; break; /* Q4_0, Q5_0, Q8_0, IQ4_NL, IQ4_XS */
+    default: d_off = 0; break; /* Q4_0, Q5_0, Q8_0, Q1_0, Q2_0, IQ4_NL, IQ4_XS, IQ1_S, IQ2_*, IQ3_* */
     }
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t *b = p + i * t->type_size;

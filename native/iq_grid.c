@@ -1,0 +1,139 @@
+/* Building the lattice grids' maps and neighbour lists, once per process per grid.
+ *
+ * ggml computes, for every packed index that is not a grid point, the squared distance (in 2l+1
+ * coordinates) to every grid point, sorts by (distance, grid index) and keeps every point within the
+ * nwant smallest distinct distances. We produce the same lists without sorting: find the nwant
+ * smallest distances, then emit the points at each in index order. Only indices the quantizers can
+ * look up get a list (2-bit grids: every level <= 2, as levels are clamped to [0, 2]; 3-bit grids:
+ * all), which is a seventh of ggml's work for the 2-bit grids. */
+#include "iq_grid.h"
+
+#include <stdlib.h>
+
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <pthread.h>
+#endif
+
+typedef struct {
+    const uint16_t *kgrid;
+    int size, dim, bits, max_level, nwant;
+} grid_spec;
+
+static const grid_spec SPECS[QN_GRID_COUNT] = {
+    [QN_GRID_IQ2_XXS] = {qn_kgrid_2bit_256, 256, 8, 2, 2, 2},
+    [QN_GRID_IQ2_XS] = {qn_kgrid_2bit_512, 512, 8, 2, 2, 2},
+    [QN_GRID_IQ2_S] = {qn_kgrid_2bit_1024, 1024, 8, 2, 2, 1},
+    [QN_GRID_IQ1] = {qn_kgrid_1bit_2048, 2048, 8, 2, 2, 3},
+    [QN_GRID_IQ3_XXS] = {qn_kgrid_3bit_256, 256, 4, 3, 7, 2},
+    [QN_GRID_IQ3_S] = {qn_kgrid_3bit_512, 512, 4, 3, 7, 3},
+};
+
+static qn_iq_grid GRIDS[QN_GRID_COUNT];
+static bool BUILT[QN_GRID_COUNT];
+
+static bool reachable(const grid_spec *s, int u) {
+    for (int k = 0; k < s->dim; ++k) {
+        if (((u >> (s->bits * k)) & ((1 << s->bits) - 1)) > s->max_level) return false;
+    }
+    return true;
+}
+
+/* Distances from packed index u to every grid point, and (in want[0..*nw)) the nwant smallest
+ * distinct ones. Returns how many points lie within them. */
+static int nearest(const grid_spec *s, const int8_t *points, int u, int *d2, int *want, int *nw) {
+    int8_t pos[8];
+    for (int k = 0; k < s->dim; ++k) pos[k] = (int8_t)(2 * ((u >> (s->bits * k)) & ((1 << s->bits) - 1)) + 1);
+    for (int j = 0; j < s->size; ++j) {
+        const int8_t *pg = points + j * s->dim;
+        int d = 0;
+        for (int k = 0; k < s->dim; ++k) d += (pg[k] - pos[k]) * (pg[k] - pos[k]);
+        d2[j] = d;
+    }
+    int n = 0, below = -1;
+    *nw = 0;
+    for (int w = 0; w < s->nwant; ++w) {
+        int m = INT32_MAX;
+        for (int j = 0; j < s->size; ++j) {
+            if (d2[j] > below && d2[j] < m) m = d2[j];
+        }
+        if (m == INT32_MAX) break;
+        want[(*nw)++] = m;
+        below = m;
+    }
+    for (int j = 0; j < s->size; ++j) {
+        if (d2[j] <= below) ++n;
+    }
+    return n;
+}
+
+static bool build(int id) {
+    const grid_spec *s = &SPECS[id];
+    const int map_size = 1 << (s->bits * s->dim);
+    qn_iq_grid *g = &GRIDS[id];
+    int8_t *points = malloc((size_t)s->size * s->dim);
+    int32_t *map = malloc(sizeof(int32_t) * map_size);
+    int *d2 = malloc(sizeof(int) * s->size);
+    if (!points || !map || !d2) goto fail;
+    for (int k = 0; k < s->size; ++k) {
+        for (int j = 0; j < s->dim; ++j) points[k * s->dim + j] = (int8_t)(2 * ((s->kgrid[k] >> (s->bits * j)) & ((1 << s->bits) - 1)) + 1);
+    }
+    for (int u = 0; u < map_size; ++u) map[u] = INT32_MIN;
+    for (int k = 0; k < s->size; ++k) map[s->kgrid[k]] = k;
+
+    /* First pass sizes the lists, second fills them. */
+    size_t total = 0;
+    int want[3], nw;
+    for (int u = 0; u < map_size; ++u) {
+        if (map[u] == INT32_MIN && reachable(s, u)) total += 1 + (size_t)nearest(s, points, u, d2, want, &nw);
+    }
+    uint16_t *neighbours = malloc(sizeof(uint16_t) * (total ? total : 1));
+    if (!neighbours) goto fail;
+    size_t offset = 0;
+    for (int u = 0; u < map_size; ++u) {
+        if (map[u] != INT32_MIN || !reachable(s, u)) continue;
+        const int n = nearest(s, points, u, d2, want, &nw);
+        map[u] = -(int32_t)offset - 1;
+        neighbours[offset++] = (uint16_t)n;
+        for (int w = 0; w < nw; ++w) {
+            for (int j = 0; j < s->size; ++j) {
+                if (d2[j] == want[w]) neighbours[offset++] = (uint16_t)j;
+            }
+        }
+    }
+    free(d2);
+    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, neighbours};
+    return true;
+fail:
+    free(points);
+    free(map);
+    free(d2);
+    return false;
+}
+
+#if defined(_WIN32)
+static INIT_ONCE ONCE[QN_GRID_COUNT] = {INIT_ONCE_STATIC_INIT, INIT_ONCE_STATIC_INIT, INIT_ONCE_STATIC_INIT,
+                                        INIT_ONCE_STATIC_INIT, INIT_ONCE_STATIC_INIT, INIT_ONCE_STATIC_INIT};
+static BOOL CALLBACK build_once(PINIT_ONCE once, PVOID param, PVOID *ctx) {
+    const int id = (int)(intptr_t)param;
+    BUILT[id] = build(id);
+    return TRUE;
+}
+const qn_iq_grid *qn_iq_grid_get(int id) {
+    if (id < 0 || id >= QN_GRID_COUNT) return NULL;
+    InitOnceExecuteOnce(&ONCE[id], build_once, (PVOID)(intptr_t)id, NULL);
+    return BUILT[id] ? &GRIDS[id] : NULL;
+}
+#else
+#define QN_ONCE_FN(ID) static void build_##ID(void) { BUILT[ID] = build(ID); }
+QN_ONCE_FN(0) QN_ONCE_FN(1) QN_ONCE_FN(2) QN_ONCE_FN(3) QN_ONCE_FN(4) QN_ONCE_FN(5)
+static void (*const BUILDERS[QN_GRID_COUNT])(void) = {build_0, build_1, build_2, build_3, build_4, build_5};
+static pthread_once_t ONCE[QN_GRID_COUNT] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+                                             PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
+const qn_iq_grid *qn_iq_grid_get(int id) {
+    if (id < 0 || id >= QN_GRID_COUNT) return NULL;
+    pthread_once(&ONCE[id], BUILDERS[id]);
+    return BUILT[id] ? &GRIDS[id] : NULL;
+}
+#endif

@@ -1,0 +1,125 @@
+/* IQ3_XXS and IQ3_S: 3-bit lattice quantization of 256-element super-blocks. Groups of 4
+ * magnitudes map to points of a 256- (XXS) or 512-point (S) grid with levels {1, 3, ..., 15}; one
+ * fp16 d per super-block and a 4-bit scale per 32 elements. */
+#include "kernels.h"
+#include "quant_iq_lattice.h"
+
+static void iq3_weights(const float *xb, const float *qw, float sigma2, float *weight, float *waux) {
+    if (qw) {
+        for (int i = 0; i < 32; ++i) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+    } else {
+        for (int i = 0; i < 32; ++i) weight[i] = xb[i] * xb[i];
+    }
+    for (int i = 0; i < 32; ++i) waux[i] = sqrtf(weight[i]);
+}
+
+/* IQ3_XXS: 64 8-bit grid indices, then per 32 elements a word of four 7-bit sign groups (even
+ * parity) and the scale in bits 28-31. */
+static void iq3_xxs_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, block_iq3_xxs *y) {
+    const qn_lattice_cfg cfg = {grid, 32, 8, -15, 15, 0.2f, 1e-8f, false, false, false, false};
+    float scales[QK_K / 32], weight[32], waux[32], xval[32];
+    int8_t L[32];
+    uint16_t idx[8];
+    uint8_t signs[4];
+    uint8_t q3[3 * QK_K / 8] = {0};
+    uint32_t scales_and_signs[QK_K / 32] = {0};
+    y->d = qn_fp32_to_fp16(0.f);
+    float max_scale = 0;
+    const float sigma2 = 2 * qn_iq_sumx2(xbl) / QK_K;
+    for (int ib = 0; ib < QK_K / 32; ++ib) {
+        const float *xb = xbl + 32 * ib;
+        iq3_weights(xb, qwbl ? qwbl + 32 * ib : NULL, sigma2, weight, waux);
+        for (int k = 0; k < 4; ++k) signs[k] = qn_iq_signs_even(xb + 8 * k, weight + 8 * k, xval + 8 * k);
+        float scale;
+        if (!qn_lattice_fit(&cfg, xval, weight, waux, L, idx, &scale)) {
+            scales[ib] = 0;
+            continue;
+        }
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 4; ++k) signs[k] = (uint8_t)(~signs[k] & 127);
+        }
+        for (int k = 0; k < 8; ++k) q3[8 * ib + k] = (uint8_t)idx[k];
+        scales_and_signs[ib] = signs[0] | (uint32_t)signs[1] << 7 | (uint32_t)signs[2] << 14 | (uint32_t)signs[3] << 21;
+        scales[ib] = scale;
+        max_scale = QN_MAX(max_scale, scale);
+    }
+    if (!max_scale) {
+        memset(y->qs, 0, sizeof(y->qs));
+        return;
+    }
+    const float d = max_scale / 31;
+    y->d = qn_fp32_to_fp16(d * 1.0125f);
+    const float id = 1 / d;
+    for (int ib = 0; ib < QK_K / 32; ++ib) scales_and_signs[ib] |= (uint32_t)qn_iq_scale_code(id, scales[ib], 15) << 28;
+    memcpy(y->qs, q3, QK_K / 4);
+    memcpy(y->qs + QK_K / 4, scales_and_signs, sizeof(scales_and_signs));
+}
+
+/* IQ3_S: low 8 index bits in qs, bit 8 in qh, a sign byte per 8 elements, scales two per byte.
+ * ggml advances the qs and signs cursors only past sub-blocks it stores, so after an all-zero
+ * sub-block the following ones move up into its place; the format's readers see that layout. */
+static void iq3_s_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, block_iq3_s *y) {
+    const qn_lattice_cfg cfg = {grid, 32, 8, -9, 9, 0.2f, 0, false, true, true, false};
+    float scales[QK_K / 32], weight[32], waux[32], xval[32];
+    int8_t L[32];
+    uint16_t idx[8];
+    uint8_t signs[4];
+    memset(y, 0, sizeof(*y));
+    y->d = qn_fp32_to_fp16(0.f);
+    uint8_t *qs = y->qs, *signs_out = y->signs;
+    float max_scale = 0;
+    const float sigma2 = 2 * qn_iq_sumx2(xbl) / QK_K;
+    for (int ib = 0; ib < QK_K / 32; ++ib) {
+        const float *xb = xbl + 32 * ib;
+        iq3_weights(xb, qwbl ? qwbl + 32 * ib : NULL, sigma2, weight, waux);
+        for (int k = 0; k < 4; ++k) signs[k] = qn_iq_signs(xb + 8 * k, xval + 8 * k);
+        float scale;
+        if (!qn_lattice_fit(&cfg, xval, weight, waux, L, idx, &scale)) {
+            scales[ib] = 0;
+            continue;
+        }
+        if (scale < 0) {
+            scale = -scale;
+            for (int k = 0; k < 4; ++k) signs[k] = (uint8_t)~signs[k];
+        }
+        for (int k = 0; k < 8; ++k) {
+            qs[k] = (uint8_t)(idx[k] & 255);
+            y->qh[ib] |= (uint8_t)((idx[k] >> 8) << k);
+        }
+        qs += 8;
+        memcpy(signs_out, signs, 4);
+        signs_out += 4;
+        scales[ib] = scale;
+        max_scale = QN_MAX(max_scale, scale);
+    }
+    if (!max_scale) return;
+    const float d = max_scale / 31;
+    y->d = qn_fp32_to_fp16(d * 1.033f);
+    const float id = 1 / d;
+    for (int ib = 0; ib < QK_K / 32; ib += 2) {
+        const int l1 = qn_iq_scale_code(id, scales[ib + 0], 15);
+        const int l2 = qn_iq_scale_code(id, scales[ib + 1], 15);
+        y->scales[ib / 2] = (uint8_t)(l1 | l2 << 4);
+    }
+}
+
+void qn_quantize_iq3_xxs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    const qn_iq_grid *grid = qn_iq_grid_get(QN_GRID_IQ3_XXS);
+    if (!grid) return;
+    block_iq3_xxs *y = (block_iq3_xxs *)dst;
+    const int64_t nb = n_per_row / QK_K;
+    for (int64_t r = 0; r < nrow; ++r) {
+        for (int64_t i = 0; i < nb; ++i) iq3_xxs_block(grid, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
+    }
+}
+
+void qn_quantize_iq3_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    const qn_iq_grid *grid = qn_iq_grid_get(QN_GRID_IQ3_S);
+    if (!grid) return;
+    block_iq3_s *y = (block_iq3_s *)dst;
+    const int64_t nb = n_per_row / QK_K;
+    for (int64_t r = 0; r < nrow; ++r) {
+        for (int64_t i = 0; i < nb; ++i) iq3_s_block(grid, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
+    }
+}

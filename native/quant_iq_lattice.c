@@ -1,0 +1,177 @@
+/* The lattice fit, in ggml's order of float operations (quantize_row_iq2_xxs_impl and its siblings):
+ * try candidate scales, snap each group of levels to the grid or to its best neighbour, keep the
+ * candidate with the best weighted correlation, then re-fit the scale on the snapped levels. */
+#include "quant_iq_lattice.h"
+#include "quant_search.h"
+
+#include <float.h>
+
+static int clamp_level(float id, float x, int kmax) {
+    const int l = qn_nearest_int(0.5f * (id * x - 1));
+    return QN_MAX(0, QN_MIN(kmax - 1, l));
+}
+
+static int pack_levels(const qn_iq_grid *g, const int8_t *L) {
+    int u = 0;
+    for (int i = 0; i < g->dim; ++i) u |= L[i] << (g->bits * i);
+    return u;
+}
+
+/* L becomes the levels of the neighbour of packed levels u closest to xval at this scale (weighted
+ * squared error, first minimum in list order). */
+static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale, int8_t *L) {
+    const uint16_t *nb = qn_iq_grid_neighbours(g, u);
+    float best_d2 = FLT_MAX;
+    /* ggml aborts when no distance is below FLT_MAX (NaN/Inf input); the first neighbour keeps us going. */
+    int grid_index = nb[1];
+    for (int j = 1; j <= nb[0]; ++j) {
+        const int8_t *pg = g->points + nb[j] * g->dim;
+        float d2 = 0;
+        for (int i = 0; i < g->dim; ++i) {
+            const float q = pg[i];
+            const float diff = scale * q - xval[i];
+            d2 += waux[i] * diff * diff;
+        }
+        if (d2 < best_d2) {
+            best_d2 = d2;
+            grid_index = nb[j];
+        }
+    }
+    const int8_t *pg = g->points + grid_index * g->dim;
+    for (int i = 0; i < g->dim; ++i) L[i] = (int8_t)((pg[i] - 1) / 2);
+}
+
+/* Levels of group xval at inverse scale id, snapped to the grid; returns whether they were on it. */
+static bool snap_group(const qn_iq_grid *g, float id, float scale, int kmax, const float *xval, const float *waux,
+                       int8_t *L) {
+    for (int i = 0; i < g->dim; ++i) L[i] = (int8_t)clamp_level(id, xval[i], kmax);
+    const int u = pack_levels(g, L);
+    if (g->map[u] >= 0) return true;
+    best_neighbour(g, u, xval, waux, scale, L);
+    return false;
+}
+
+static void correlate(int n, const float *xval, const float *weight, const int8_t *L, float *sumqx, float *sumq2) {
+    float sx = 0, s2 = 0;
+    for (int i = 0; i < n; ++i) {
+        const float w = weight[i];
+        const float q = 2 * L[i] + 1;
+        sx += w * xval[i] * q;
+        s2 += w * q * q;
+    }
+    *sumqx = sx;
+    *sumq2 = s2;
+}
+
+bool qn_lattice_fit(const qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
+                    int8_t *L, uint16_t *idx, float *scale_out) {
+    const qn_iq_grid *g = c->grid;
+    const int ngroups = c->n / g->dim;
+    float max = xval[0];
+    for (int i = 1; i < c->n; ++i) max = QN_MAX(max, xval[i]);
+    memset(L, 0, (size_t)c->n);
+    if (c->eps > 0 ? max < c->eps : max == 0) return false;
+
+    float scale, denominator;
+    if (c->start_from_qp) {
+        scale = qn_make_qp_quants(c->n, c->kmax + 1, xval, (uint8_t *)L, weight);
+        denominator = scale * c->kmax;
+        if (denominator <= 0) return false;
+    } else {
+        scale = max / (2 * c->kmax - 1);
+        denominator = max;
+    }
+
+    bool on_grid[8], on_grid_aux[8];
+    int8_t Laux[32];
+    for (int k = 0; k < ngroups; ++k) on_grid[k] = !c->start_off_grid;
+    float best = 0;
+    for (int is = c->is_lo; is <= c->is_hi; ++is) {
+        const float id = (2 * c->kmax - 1 + is * c->is_step) / denominator;
+        const float this_scale = 1 / id;
+        for (int k = 0; k < ngroups; ++k) {
+            on_grid_aux[k] = snap_group(g, id, this_scale, c->kmax, xval + k * g->dim, waux + k * g->dim, Laux + k * g->dim);
+        }
+        float sumqx, sumq2;
+        correlate(c->n, xval, weight, Laux, &sumqx, &sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            scale = sumqx / sumq2;
+            best = scale * sumqx;
+            memcpy(L, Laux, (size_t)c->n);
+            for (int k = 0; k < ngroups; ++k) on_grid[k] = on_grid_aux[k];
+        }
+    }
+
+    int n_off_grid = 0;
+    for (int k = 0; k < ngroups; ++k) n_off_grid += !on_grid[k];
+    if ((c->refit_even_if_on_grid || n_off_grid > 0) && scale > 0) {
+        const float id = 1 / scale;
+        for (int k = 0; k < ngroups; ++k) {
+            if (on_grid[k] && !c->refit_every_group) continue;
+            snap_group(g, id, scale, c->kmax, xval + k * g->dim, waux + k * g->dim, L + k * g->dim);
+        }
+        float sumqx, sumq2;
+        correlate(c->n, xval, weight, L, &sumqx, &sumq2);
+        if (sumq2 > 0) scale = sumqx / sumq2;
+    }
+    /* Groups never snapped (no candidate accepted) sit at their levels, which ggml expects on the grid
+     * and aborts otherwise; the all-zero levels are grid point 0 of every grid. */
+    for (int k = 0; k < ngroups; ++k) {
+        const int m = g->map[pack_levels(g, L + k * g->dim)];
+        idx[k] = (uint16_t)(m >= 0 ? m : 0);
+    }
+    *scale_out = scale;
+    return true;
+}
+
+uint8_t qn_iq_signs_even(const float *x, const float *weight, float *xval) {
+    int nflip = 0;
+    uint8_t s = 0;
+    for (int i = 0; i < 8; ++i) {
+        if (x[i] >= 0) {
+            xval[i] = x[i];
+        } else {
+            xval[i] = -x[i];
+            ++nflip;
+            s |= (uint8_t)(1 << i);
+        }
+    }
+    if (nflip % 2) {
+        int imin = 0;
+        float min = weight[0] * x[0] * x[0];
+        for (int i = 1; i < 8; ++i) {
+            const float ax = weight[i] * x[i] * x[i];
+            if (ax < min) {
+                min = ax;
+                imin = i;
+            }
+        }
+        xval[imin] = -xval[imin];
+        s ^= (uint8_t)(1 << imin);
+    }
+    return s & 127;
+}
+
+uint8_t qn_iq_signs(const float *x, float *xval) {
+    uint8_t s = 0;
+    for (int i = 0; i < 8; ++i) {
+        if (x[i] >= 0) {
+            xval[i] = x[i];
+        } else {
+            xval[i] = -x[i];
+            s |= (uint8_t)(1 << i);
+        }
+    }
+    return s;
+}
+
+float qn_iq_sumx2(const float *x) {
+    float sumx2 = 0;
+    for (int i = 0; i < QK_K; ++i) sumx2 += x[i] * x[i];
+    return sumx2;
+}
+
+int qn_iq_scale_code(float id, float scale, int max_code) {
+    const int l = qn_nearest_int(0.5f * (id * scale - 1));
+    return QN_MAX(0, QN_MIN(max_code, l));
+}
