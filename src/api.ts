@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { stat, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { QuantNativeError } from './errors.js';
-import { GgmlType, PRODUCIBLE_TYPES, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName, rowBytes } from './ggml-types.js';
+import { GgmlType, IMATRIX_REQUIRED_TYPES, PRODUCIBLE_TYPES, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName, rowBytes } from './ggml-types.js';
 import { GgufValueType, padTo, type GgufKv } from './gguf/format.js';
 import { kvString, openModel, splitPath, type GgufModel } from './gguf/model.js';
 import { executePlan } from './engine/pipeline.js';
@@ -342,6 +342,11 @@ export async function quantizeRows(
   const row = rowBytes(dstType, nPerRow);
   if (!Number.isInteger(nPerRow) || nPerRow < 1 || row === undefined || src.length % nPerRow !== 0) {
     throw new QuantNativeError('E_BAD_OPTION', `rows of ${nPerRow} do not fit ${ggmlTypeName(dstType)} (block ${ggmlTypeInfo(dstType)!.blockSize}) or do not divide the ${src.length} values`);
+  }
+  if (IMATRIX_REQUIRED_TYPES.has(dstType) && !options.imatrix) {
+    throw new QuantNativeError('E_NEEDS_IMATRIX', `${ggmlTypeName(dstType)} needs importance weights: pass options.imatrix (nPerRow values)`, {
+      hint: 'make an importance matrix with llama.cpp (`llama-imatrix -m model.gguf -f calibration.txt -o imatrix.gguf`)',
+    });
   }
   const nrows = src.length / nPerRow;
   const dst = Buffer.alloc(nrows * row);

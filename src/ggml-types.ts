@@ -36,8 +36,13 @@ export const GgmlType = {
 export const PRODUCIBLE_TYPES: ReadonlySet<number> = new Set([
   GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
   GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL,
-  GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0,
+  GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S,
+  GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.Q1_0,
+  GgmlType.Q2_0,
 ]);
+
+/** Types llama.cpp quantizes only with importance weights (ggml_quantize_requires_imatrix). */
+export const IMATRIX_REQUIRED_TYPES: ReadonlySet<number> = new Set([GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ1_S]);
 
 export function ggmlTypeInfo(id: number): GgmlTypeInfo | undefined {
   return BY_ID.get(id);

@@ -1,9 +1,9 @@
 /** Every kernel against llama.cpp's ggml_quantize_chunk: the same bytes, on realistic and
  * adversarial rows, with and without importance weights, on every available SIMD path. */
 import { describe, expect, it } from 'vitest';
-import { GgmlType, ggmlTypeName, rowBytes } from '../src/ggml-types.js';
+import { GgmlType, IMATRIX_REQUIRED_TYPES, ggmlTypeInfo, ggmlTypeName, rowBytes } from '../src/ggml-types.js';
 import { loadNative } from '../src/native.js';
-import { DATASETS, Rng, importanceWithZeros, rows } from './helpers/data.js';
+import { DATASETS, Rng, importanceWithDeadRun, importanceWithZeros, rows } from './helpers/data.js';
 import { ORACLE_PACKAGE, loadGgmlOracle } from './helpers/oracle.js';
 
 const native = loadNative();
@@ -13,9 +13,15 @@ if (!oracle) console.warn(`\n*** ORACLE MISSING: ${ORACLE_PACKAGE} is not instal
 const TYPES = [
   GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
   GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL, GgmlType.IQ4_XS,
-  GgmlType.TQ1_0, GgmlType.TQ2_0,
+  GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS,
+  GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.Q1_0, GgmlType.Q2_0,
 ];
+/** The lattice types: llama.cpp's own quantizer is slow on them, so their rows stop at 4096 (no code
+ * path depends on the length beyond a few super-blocks), and they also get importance weights with a
+ * dead run of 48 columns, which leaves whole sub-blocks without weight. */
+const LATTICE = new Set<number>([GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M]);
 const K_ROW_LENGTHS = [256, 768, 4096, 16384];
+const LATTICE_ROW_LENGTHS = [256, 768, 4096];
 const BLOCK32_ROW_LENGTHS = [32, 96, 4096];
 const NROWS = 3;
 
@@ -36,9 +42,10 @@ const paths = native.info.simdAvailable.map((name) => ({ name, index: native.inf
 
 describe.runIf(oracle)('kernels are byte-identical to ggml_quantize_chunk', () => {
   for (const type of TYPES) {
-    const blockBytes = rowBytes(type, type === GgmlType.F16 || type === GgmlType.BF16 ? 1 : type >= 10 && type !== 20 ? 256 : 32)!;
-    const lengths = [GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.IQ4_NL].includes(type as 1)
-      ? BLOCK32_ROW_LENGTHS
+    const info = ggmlTypeInfo(type)!;
+    const blockBytes = info.typeSize;
+    const lengths = LATTICE.has(type) ? LATTICE_ROW_LENGTHS : info.blockSize < 256
+      ? [...new Set(BLOCK32_ROW_LENGTHS.map((n) => Math.ceil(n / info.blockSize) * info.blockSize))]
       : K_ROW_LENGTHS;
     it(ggmlTypeName(type), () => {
       let seed = 1000 * type;
@@ -46,7 +53,8 @@ describe.runIf(oracle)('kernels are byte-identical to ggml_quantize_chunk', () =
         for (const nPerRow of lengths) {
           const rng = new Rng(++seed);
           const x = rows(fillRow, rng, NROWS, nPerRow);
-          for (const imatrix of [null, importanceWithZeros(rng, nPerRow)]) {
+          const weights = [null, importanceWithZeros(rng, nPerRow), ...(LATTICE.has(type) ? [importanceWithDeadRun(rng, nPerRow)] : [])];
+          for (const imatrix of weights.filter((w) => w || !IMATRIX_REQUIRED_TYPES.has(type))) {
             const expected = oracle!.quantizeChunk(type, x, NROWS, nPerRow, imatrix, rowBytes(type, nPerRow)!);
             for (const path of paths) {
               const got = ours(type, x, nPerRow, imatrix, path.index);
@@ -66,11 +74,17 @@ describe.runIf(oracle)('dequantization matches ggml bit for bit', () => {
       const nPerRow = 512;
       const rng = new Rng(77 + type);
       const x = rows(DATASETS['heavy-tailed with outliers']!, rng, 2, nPerRow);
-      const q = ours(type, x, nPerRow, null, 0);
+      const q = ours(type, x, nPerRow, IMATRIX_REQUIRED_TYPES.has(type) ? importanceWithZeros(rng, nPerRow) : null, 0);
       const expected = oracle!.dequantizeRow(type, q, x.length);
       const got = new Float32Array(x.length);
       native.dequantize({ type, nrows: 2, nPerRow, src: q, dst: got });
       expect(Buffer.from(got.buffer).equals(Buffer.from(expected.buffer))).toBe(true);
     });
+  }
+});
+
+it('a type llama.cpp only quantizes with importance weights is refused without them', () => {
+  for (const type of IMATRIX_REQUIRED_TYPES) {
+    expect(() => ours(type, new Float32Array(256), 256, null, 0)).toThrow(/needs importance weights/);
   }
 });

@@ -23,7 +23,11 @@ afterAll(() => tmp.cleanup());
 const PRESETS = [
   'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q3_K', 'Q4_K_S', 'Q4_K_M', 'Q4_K',
   'Q5_K_S', 'Q5_K_M', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'F16', 'BF16', 'F32', 'COPY',
+  'IQ3_S', 'IQ3_M', 'MXFP4_MOE', 'Q1_0', 'Q2_0',
 ];
+/** The presets whose mix holds IQ1_S, IQ1_M, IQ2 or IQ3_XXS tensors, which llama.cpp refuses to
+ * produce without an importance matrix; IQ3_S and IQ3_M also run above without one. */
+const IMATRIX_PRESETS = ['IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ2_M', 'IQ3_XXS', 'IQ3_XS', 'IQ3_S', 'IQ3_M'];
 
 const MODELS: Record<string, SyntheticModelOptions> = {
   // >= 8 layers so the first/last-layer rules fire; GQA 4; untied; F16.
@@ -83,10 +87,16 @@ async function compare(input: string, preset: string, ours: Partial<QuantizeOpti
 
 describe.runIf(oracle)('every preset on generated models', () => {
   for (const model of Object.keys(MODELS)) {
-    it.each(PRESETS)(`${model}: %s`, async (preset) => {
+    // Q1_0's 128-blocks have no fallback type: both refuse the fallback models (tested below).
+    it.each(model.startsWith('fallback') ? PRESETS.filter((p) => p !== 'Q1_0') : PRESETS)(`${model}: %s`, async (preset) => {
       await compare(paths[model]!, preset);
     });
   }
+  it.each(['fallback to f16', 'fallback to 32-blocks'])('Q1_0 on rows that are not whole 128-blocks is refused (%s), as llama.cpp refuses it', async (model) => {
+    await expect(quantize({ input: paths[model]!, output: join(tmp.dir, 'q1.gguf'), preset: 'Q1_0' }))
+      .rejects.toMatchObject({ code: 'E_NO_FALLBACK' });
+    expect(oracle!.quantize(paths[model]!, join(tmp.dir, 'q1-llama.gguf'), { ftype: findPreset('Q1_0')!.ftype })).not.toBe(0);
+  });
   it('a preset given as its ftype number (15 = Q4_K_M)', async () => {
     await compare(paths['dense 8 layers gqa4 f16']!, '15');
   });
@@ -96,7 +106,7 @@ describe.runIf(oracle)('real models', () => {
   const real = ['stories260K.gguf', 'tinystories-656k-f32.gguf', 'tiny256-f16.gguf', 'tiny256-f32.gguf', 'llama-2-tiny-random.gguf'];
   for (const name of real) {
     const path = realModel(name);
-    it.runIf(path).each(['Q8_0', 'Q4_0', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q3_K_M', 'Q2_K', 'IQ4_XS', 'TQ2_0', 'F16', 'BF16'])(`${name}: %s`, async (preset) => {
+    it.runIf(path).each(['Q8_0', 'Q4_0', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q3_K_M', 'Q2_K', 'IQ4_XS', 'TQ2_0', 'F16', 'BF16', 'IQ3_M', 'Q2_0'])(`${name}: %s`, async (preset) => {
       await compare(path!, preset);
     });
   }
@@ -114,6 +124,9 @@ describe.runIf(oracle)('options', () => {
     compare(dense(), 'Q4_K_M',
       { tensorTypes: [{ pattern: 'blk\\.[0-3]\\.attn_v', type: 'q8_0' }, { pattern: 'ffn_down', type: 'q5_0' }, { pattern: 'attn_v', type: 'iq4_xs' }] },
       { tensorTypes: [{ pattern: 'blk\\.[0-3]\\.attn_v', type: GgmlType.Q8_0 }, { pattern: 'ffn_down', type: GgmlType.Q5_0 }, { pattern: 'attn_v', type: GgmlType.IQ4_XS }] }));
+  it('--tensor-type and --output-tensor-type NVFP4 (no preset produces it)', async () =>
+    compare(dense(), 'Q4_K_M', { tensorTypes: [{ pattern: 'ffn_(up|gate)', type: 'nvfp4' }], outputTensorType: 'nvfp4' },
+      { tensorTypes: [{ pattern: 'ffn_(up|gate)', type: GgmlType.NVFP4 }], outputTensorType: GgmlType.NVFP4 }));
   it('--tensor-type with a type that must fall back', async () =>
     compare(paths['fallback to 32-blocks']!, 'Q8_0', { tensorTypes: [{ pattern: 'ffn', type: 'q6_K' }] }, { tensorTypes: [{ pattern: 'ffn', type: GgmlType.Q6_K }] }));
   it('--override-kv of every type, including an existing key', async () => {
@@ -181,6 +194,40 @@ describe.runIf(oracle)('options', () => {
         await compare(input, 'Q4_K_M', { imatrix: dat, excludeWeights: ['attn'] }, { imatrix: dropped, kvOverrides: datKv(dropped.size) });
       });
     }
+    // Each model runs every low-bit preset with one imatrix format and one preset with the other, so
+    // both formats meet both models without doubling the slowest part of the suite.
+    for (const [label, model, mainFormat] of [['dense', 'dense 8 layers gqa4 f16', 'gguf'], ['moe', 'moe 4 experts bf16', 'dat']] as const) {
+      it(`the IQ1/IQ2/IQ3 presets on the ${label} model (${mainFormat} imatrix for all, the other format for one)`, async () => {
+        const input = paths[model]!;
+        const entries = await makeImatrixEntries(input, 5);
+        const dat = join(tmp.dir, `${label}-iq.imatrix.dat`);
+        const gguf = join(tmp.dir, `${label}-iq.imatrix.gguf`);
+        const legacyValues = writeLegacyImatrix(dat, entries, 7, 'calibration.txt');
+        await writeGgufImatrix(gguf, entries, 9, ['wiki.train.raw']);
+        const gv = ggufImatrixValues(entries);
+        const run = async (preset: string, format: 'gguf' | 'dat'): Promise<void> => {
+          const file = format === 'gguf' ? gguf : dat;
+          const values = format === 'gguf' ? gv : legacyValues;
+          await compare(input, preset, { imatrix: file }, {
+            imatrix: values,
+            kvOverrides: [
+              { key: 'quantize.imatrix.file', type: 'str', value: file },
+              { key: 'quantize.imatrix.dataset', type: 'str', value: format === 'gguf' ? 'wiki.train.raw' : 'calibration.txt' },
+              { key: 'quantize.imatrix.entries_count', type: 'int', value: values.size },
+              { key: 'quantize.imatrix.chunks_count', type: 'int', value: format === 'gguf' ? 9 : 7 },
+            ],
+          });
+        };
+        for (const preset of IMATRIX_PRESETS) await run(preset, mainFormat);
+        await run(label === 'dense' ? 'IQ2_XS' : 'IQ1_M', mainFormat === 'gguf' ? 'dat' : 'gguf');
+      });
+    }
+    it.each(IMATRIX_PRESETS.filter((p) => p !== 'IQ3_S' && p !== 'IQ3_M'))('%s without an imatrix is refused as llama.cpp refuses it', async (preset) => {
+      const input = paths['dense 8 layers gqa4 f16']!;
+      await expect(quantize({ input, output: join(tmp.dir, 'z.gguf'), preset }))
+        .rejects.toMatchObject({ code: 'E_NEEDS_IMATRIX', message: expect.stringContaining('blk.') });
+      expect(oracle!.quantize(input, join(tmp.dir, 'z-llama.gguf'), { ftype: findPreset(preset)!.ftype })).not.toBe(0);
+    });
     it('a preset that needs an imatrix is refused without one, naming the tensors', async () => {
       await expect(quantize({ input: paths['dense 8 layers gqa4 f16']!, output: join(tmp.dir, 'z.gguf'), preset: 'Q2_K_S' }))
         .rejects.toMatchObject({ code: 'E_NEEDS_IMATRIX', message: expect.stringContaining('blk.0.') });

@@ -57,7 +57,9 @@ static const struct { const char *name; fill_fn fill; } DATA[] = {
 };
 
 static const int TYPES[] = {QN_F32, QN_F16, QN_BF16, QN_Q4_0, QN_Q4_1, QN_Q5_0, QN_Q5_1, QN_Q8_0, QN_Q2_K,
-                            QN_Q3_K, QN_Q4_K, QN_Q5_K, QN_Q6_K, QN_IQ4_NL, QN_IQ4_XS, QN_TQ1_0, QN_TQ2_0};
+                            QN_Q3_K, QN_Q4_K, QN_Q5_K, QN_Q6_K, QN_IQ4_NL, QN_IQ4_XS, QN_TQ1_0, QN_TQ2_0,
+                            QN_IQ2_XXS, QN_IQ2_XS, QN_IQ2_S, QN_IQ3_XXS, QN_IQ3_S, QN_IQ1_S, QN_IQ1_M,
+                            QN_MXFP4, QN_NVFP4, QN_Q1_0, QN_Q2_0};
 
 static void check(bool ok, const char *what, const char *simd, const char *type, const char *data, bool imx) {
     if (ok) {
@@ -81,7 +83,7 @@ static void test_simd_paths(int only) {
             for (size_t t = 0; t < sizeof(TYPES) / sizeof(TYPES[0]); ++t) {
                 const int type = TYPES[t];
                 const size_t bytes = qn_row_size(type, N_PER_ROW) * NROWS;
-                for (int imx = 0; imx < 2; ++imx) {
+                for (int imx = qn_quantize_requires_imatrix(type); imx < 2; ++imx) {
                     memset(ref, 0xAB, bytes);
                     memset(out, 0xCD, bytes);
                     qn_get_quantize(QN_SIMD_SCALAR, type)(x, ref, NROWS, N_PER_ROW, imx ? imatrix : NULL);
@@ -154,7 +156,7 @@ static uint64_t scalar_digest(void) {
         DATA[d].fill(x, n);
         for (int j = 0; j < N_PER_ROW; ++j) imatrix[j] = (j % 11 == 0) ? 0.0f : uniform01() * 4.0f;
         for (size_t t = 0; t < sizeof(TYPES) / sizeof(TYPES[0]); ++t) {
-            for (int imx = 0; imx < 2; ++imx) {
+            for (int imx = qn_quantize_requires_imatrix(TYPES[t]); imx < 2; ++imx) {
                 qn_get_quantize(QN_SIMD_SCALAR, TYPES[t])(x, out, NROWS, N_PER_ROW, imx ? imatrix : NULL);
                 /* Rows llama.cpp rejects (NaN/Inf scales: the NaN's sign is CPU-specific) never reach a file. */
                 const size_t row = qn_row_size(TYPES[t], N_PER_ROW);

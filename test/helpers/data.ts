@@ -50,6 +50,13 @@ export function importanceWithZeros(rng: Rng, n: number): Float32Array {
   return fill(n, (i) => (i % 7 === 3 ? 0 : rng.next() * 5 + (i % 13 === 0 ? 40 : 0)));
 }
 
+/** Realistic weights with a dead run of 48 columns (whole IQ sub-blocks without any weight). */
+export function importanceWithDeadRun(rng: Rng, n: number): Float32Array {
+  const w = importanceWithZeros(rng, n);
+  w.fill(0, 16, 64);
+  return w;
+}
+
 export function rows(fillRow: RowFill, rng: Rng, nrows: number, nPerRow: number): Float32Array {
   const out = new Float32Array(nrows * nPerRow);
   for (let r = 0; r < nrows; r++) out.set(fillRow(rng, nPerRow), r * nPerRow);

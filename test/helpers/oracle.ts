@@ -29,6 +29,9 @@ const DEQUANT_SYMBOLS: Record<number, string> = {
   6: 'dequantize_row_q5_0', 7: 'dequantize_row_q5_1', 8: 'dequantize_row_q8_0', 10: 'dequantize_row_q2_K',
   11: 'dequantize_row_q3_K', 12: 'dequantize_row_q4_K', 13: 'dequantize_row_q5_K', 14: 'dequantize_row_q6_K',
   20: 'dequantize_row_iq4_nl', 23: 'dequantize_row_iq4_xs', 34: 'dequantize_row_tq1_0', 35: 'dequantize_row_tq2_0',
+  16: 'dequantize_row_iq2_xxs', 17: 'dequantize_row_iq2_xs', 22: 'dequantize_row_iq2_s', 18: 'dequantize_row_iq3_xxs',
+  21: 'dequantize_row_iq3_s', 19: 'dequantize_row_iq1_s', 29: 'dequantize_row_iq1_m', 39: 'dequantize_row_mxfp4',
+  40: 'dequantize_row_nvfp4', 41: 'dequantize_row_q1_0', 42: 'dequantize_row_q2_0',
 };
 
 let cached: GgmlOracle | undefined;
