@@ -22,7 +22,14 @@ if (!ggml) console.warn('llama.cpp oracle not available: its column is empty');
 
 const TYPES = [['q8_0', 8, 34, 32], ['q4_0', 2, 18, 32], ['q4_1', 3, 20, 32], ['q5_0', 6, 22, 32], ['q5_1', 7, 24, 32],
   ['q2_K', 10, 84, 256], ['q3_K', 11, 110, 256], ['q4_K', 12, 144, 256], ['q5_K', 13, 176, 256], ['q6_K', 14, 210, 256],
-  ['iq4_nl', 20, 18, 32], ['iq4_xs', 23, 136, 256], ['tq1_0', 34, 54, 256], ['tq2_0', 35, 66, 256]];
+  ['iq4_nl', 20, 18, 32], ['iq4_xs', 23, 136, 256], ['tq1_0', 34, 54, 256], ['tq2_0', 35, 66, 256],
+  ['iq2_xxs', 16, 66, 256], ['iq2_xs', 17, 74, 256], ['iq2_s', 22, 82, 256], ['iq3_xxs', 18, 98, 256],
+  ['iq3_s', 21, 110, 256], ['iq1_s', 19, 50, 256], ['iq1_m', 29, 56, 256], ['mxfp4', 39, 17, 32], ['nvfp4', 40, 36, 64],
+  ['q1_0', 41, 18, 128], ['q2_0', 42, 18, 64]];
+// The lattice types run at a few MB/s: they get a sixteenth of the rows, so a run stays short.
+const SLOW = new Set(['iq2_xxs', 'iq2_xs', 'iq2_s', 'iq3_xxs', 'iq3_s', 'iq1_s', 'iq1_m']);
+// ggml quantizes these only with importance weights; they always get them (marked * in the table).
+const NEED_IMATRIX = new Set(['iq2_xxs', 'iq2_xs', 'iq1_s']);
 const imatrixArg = process.argv.includes('--imatrix');
 const nPerRow = 4096;
 const nrows = Number(process.env.BENCH_ROWS ?? 256);
@@ -33,10 +40,10 @@ for (let i = 0; i < x.length; i++) {
   const g = Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
   x[i] = 0.02 * g * (1 + 0.25 * g * g);
 }
-const imatrix = imatrixArg ? Float32Array.from({ length: nPerRow }, () => rnd() * 4) : null;
-const mb = (x.length * 4) / 1e6;
+const weights = Float32Array.from({ length: nPerRow }, () => rnd() * 4);
+const imatrix = imatrixArg ? weights : null;
 
-function time(fn) {
+function time(fn, mb) {
   fn(); // warm up
   let best = Infinity;
   const deadline = performance.now() + 1500;
@@ -50,15 +57,22 @@ function time(fn) {
 
 const simdName = native.info.simdBest;
 const simd = native.info.simdNames.indexOf(simdName);
-console.log(`kernels, one thread, rows of ${nPerRow}, ${mb.toFixed(1)} MB of F32 per run${imatrix ? ', with imatrix' : ''}; best of repeated runs\n`);
+console.log(`kernels, one thread, rows of ${nPerRow}, ${((x.length * 4) / 1e6).toFixed(1)} MB of F32 per run (a sixteenth for the IQ1/IQ2/IQ3 types)${imatrix ? ', with imatrix' : ''}; best of repeated runs; * = always with imatrix\n`);
 console.log(`| type | scalar MB/s | ${simdName} MB/s | llama.cpp MB/s | ${simdName} / llama.cpp |`);
 console.log('|---|---:|---:|---:|---:|');
+const only = process.env.BENCH_TYPES?.split(',');
 for (const [name, id, bytes, block] of TYPES) {
-  const dst = Buffer.alloc((x.length / block) * bytes);
-  const job = (s) => () => native.quantizeSync({ srcType: 0, dstType: id, nrows, nPerRow, src: x, dst, simd: s, threads: 1, imatrix: imatrix ?? undefined });
-  const scalar = time(job(0));
-  const fast = time(job(simd));
-  const ref = ggml ? time(() => ggml(id, x, dst, 0, nrows, nPerRow, imatrix)) : NaN;
+  if (only && !only.includes(name)) continue;
+  const rows = SLOW.has(name) ? Math.max(1, nrows / 16) : nrows;
+  const src = x.subarray(0, rows * nPerRow);
+  const mb = (src.length * 4) / 1e6;
+  const w = NEED_IMATRIX.has(name) ? weights : imatrix;
+  const dst = Buffer.alloc((src.length / block) * bytes);
+  const job = (s) => () => native.quantizeSync({ srcType: 0, dstType: id, nrows: rows, nPerRow, src, dst, simd: s, threads: 1, imatrix: w ?? undefined });
+  const scalar = time(job(0), mb);
+  const fast = time(job(simd), mb);
+  const ref = ggml ? time(() => ggml(id, src, dst, 0, rows, nPerRow, w), mb) : NaN;
   const ratio = ggml ? `${(fast / ref).toFixed(1)}x` : '-';
-  console.log(`| ${name} | ${scalar.toFixed(0)} | ${fast.toFixed(0)} | ${ggml ? ref.toFixed(0) : '-'} | ${ratio} |`);
+  const digits = fast < 100 ? 1 : 0;
+  console.log(`| ${name}${NEED_IMATRIX.has(name) && !imatrix ? ' *' : ''} | ${scalar.toFixed(digits)} | ${fast.toFixed(digits)} | ${ggml ? ref.toFixed(digits) : '-'} | ${ratio} |`);
 }

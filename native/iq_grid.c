@@ -40,30 +40,28 @@ static bool reachable(const grid_spec *s, int u) {
     return true;
 }
 
-/* Distances from packed index u to every grid point, and (in want[0..*nw)) the nwant smallest
- * distinct ones. Returns how many points lie within them. */
-static int nearest(const grid_spec *s, const int8_t *points, int u, int *d2, int *want, int *nw) {
-    int8_t pos[8];
-    for (int k = 0; k < s->dim; ++k) pos[k] = (int8_t)(2 * ((u >> (s->bits * k)) & ((1 << s->bits) - 1)) + 1);
-    for (int j = 0; j < s->size; ++j) {
-        const int8_t *pg = points + j * s->dim;
-        int d = 0;
-        for (int k = 0; k < s->dim; ++k) d += (pg[k] - pos[k]) * (pg[k] - pos[k]);
-        d2[j] = d;
+/* Squared distances (in 2l+1 coordinates, so 4x the level distance) stay below 4 * 8 * 7^2. */
+#define MAX_D2 1600
+
+/* Distances from packed index u to every grid point (coordinates stored by dimension: points_t[k *
+ * size + j]), and (in want[0..*nw)) the nwant smallest distinct ones. Returns how many points lie
+ * within them. */
+static int nearest(const grid_spec *s, const int16_t *points_t, int u, int16_t *restrict d2, int *want, int *nw) {
+    const int size = s->size;
+    for (int j = 0; j < size; ++j) d2[j] = 0;
+    for (int k = 0; k < s->dim; ++k) {
+        const int16_t p = (int16_t)(2 * ((u >> (s->bits * k)) & ((1 << s->bits) - 1)) + 1);
+        const int16_t *restrict pk = points_t + k * size;
+        for (int j = 0; j < size; ++j) d2[j] = (int16_t)(d2[j] + (pk[j] - p) * (pk[j] - p));
     }
-    int n = 0, below = -1;
+    uint16_t hist[MAX_D2] = {0};
+    for (int j = 0; j < size; ++j) ++hist[d2[j]];
+    int n = 0;
     *nw = 0;
-    for (int w = 0; w < s->nwant; ++w) {
-        int m = INT32_MAX;
-        for (int j = 0; j < s->size; ++j) {
-            if (d2[j] > below && d2[j] < m) m = d2[j];
-        }
-        if (m == INT32_MAX) break;
-        want[(*nw)++] = m;
-        below = m;
-    }
-    for (int j = 0; j < s->size; ++j) {
-        if (d2[j] <= below) ++n;
+    for (int d = 0; d < MAX_D2 && *nw < s->nwant; ++d) {
+        if (!hist[d]) continue;
+        want[(*nw)++] = d;
+        n += hist[d];
     }
     return n;
 }
@@ -73,11 +71,15 @@ static bool build(int id) {
     const int map_size = 1 << (s->bits * s->dim);
     qn_iq_grid *g = &GRIDS[id];
     int8_t *points = malloc((size_t)s->size * s->dim);
+    int16_t *points_t = malloc(sizeof(int16_t) * s->size * s->dim);
     int32_t *map = malloc(sizeof(int32_t) * map_size);
-    int *d2 = malloc(sizeof(int) * s->size);
-    if (!points || !map || !d2) goto fail;
+    int16_t *d2 = malloc(sizeof(int16_t) * s->size);
+    if (!points || !points_t || !map || !d2) goto fail;
     for (int k = 0; k < s->size; ++k) {
-        for (int j = 0; j < s->dim; ++j) points[k * s->dim + j] = (int8_t)(2 * ((s->kgrid[k] >> (s->bits * j)) & ((1 << s->bits) - 1)) + 1);
+        for (int j = 0; j < s->dim; ++j) {
+            points[k * s->dim + j] = (int8_t)(2 * ((s->kgrid[k] >> (s->bits * j)) & ((1 << s->bits) - 1)) + 1);
+            points_t[j * s->size + k] = points[k * s->dim + j];
+        }
     }
     for (int u = 0; u < map_size; ++u) map[u] = INT32_MIN;
     for (int k = 0; k < s->size; ++k) map[s->kgrid[k]] = k;
@@ -86,27 +88,46 @@ static bool build(int id) {
     size_t total = 0;
     int want[3], nw;
     for (int u = 0; u < map_size; ++u) {
-        if (map[u] == INT32_MIN && reachable(s, u)) total += 1 + (size_t)nearest(s, points, u, d2, want, &nw);
+        if (map[u] == INT32_MIN && reachable(s, u)) total += 1 + (size_t)nearest(s, points_t, u, d2, want, &nw);
     }
     uint16_t *neighbours = malloc(sizeof(uint16_t) * (total ? total : 1));
-    if (!neighbours) goto fail;
+    int8_t *levels = malloc((total ? total : 1) * (size_t)s->dim);
+    if (!neighbours || !levels) {
+        free(neighbours);
+        free(levels);
+        goto fail;
+    }
     size_t offset = 0;
     for (int u = 0; u < map_size; ++u) {
         if (map[u] != INT32_MIN || !reachable(s, u)) continue;
-        const int n = nearest(s, points, u, d2, want, &nw);
+        const int n = nearest(s, points_t, u, d2, want, &nw);
+        if (n > QN_IQ_MAX_NEIGHBOURS) {
+            free(neighbours);
+            free(levels);
+            goto fail;
+        }
         map[u] = -(int32_t)offset - 1;
-        neighbours[offset++] = (uint16_t)n;
+        neighbours[offset] = (uint16_t)n;
+        uint16_t *list = neighbours + offset + 1;
+        int k = 0;
         for (int w = 0; w < nw; ++w) {
             for (int j = 0; j < s->size; ++j) {
-                if (d2[j] == want[w]) neighbours[offset++] = (uint16_t)j;
+                if (d2[j] == want[w]) list[k++] = (uint16_t)j;
             }
         }
+        int8_t *lv = levels + (offset + 1) * (size_t)s->dim;
+        for (int i = 0; i < s->dim; ++i) {
+            for (int j = 0; j < n; ++j) lv[i * n + j] = (int8_t)((points[list[j] * s->dim + i] - 1) / 2);
+        }
+        offset += 1 + (size_t)n;
     }
     free(d2);
-    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, neighbours};
+    free(points_t);
+    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, neighbours, levels};
     return true;
 fail:
     free(points);
+    free(points_t);
     free(map);
     free(d2);
     return false;

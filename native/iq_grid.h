@@ -32,7 +32,14 @@ typedef struct {
      * quantizers cannot produce (a 2-bit level of 3) hold INT32_MIN and have no list. */
     int32_t *map;
     uint16_t *neighbours;
+    /* The neighbours' levels again, by coordinate: the list at offset o with n entries has its
+     * coordinate i levels at levels[(o + 1) * dim + i * n + j], j = 0..n-1, so that a search can
+     * score all neighbours of a list side by side. */
+    int8_t *levels;
 } qn_iq_grid;
+
+/* No list is longer (the longest, IQ2_XS's, has 292 entries); a grid with a longer one fails to build. */
+#define QN_IQ_MAX_NEIGHBOURS 320
 
 /* The grid, built on first use (thread-safe); NULL only if memory ran out. */
 const qn_iq_grid *qn_iq_grid_get(int id);
@@ -40,6 +47,11 @@ const qn_iq_grid *qn_iq_grid_get(int id);
 /* The neighbour list for packed levels u (not on the grid). */
 static inline const uint16_t *qn_iq_grid_neighbours(const qn_iq_grid *g, int u) {
     return g->neighbours - g->map[u] - 1;
+}
+
+/* The levels of that list's neighbours, coordinate by coordinate (see levels above). */
+static inline const int8_t *qn_iq_grid_neighbour_levels(const qn_iq_grid *g, int u) {
+    return g->levels + (size_t)(-g->map[u]) * g->dim;
 }
 
 #ifdef __cplusplus

@@ -54,31 +54,36 @@ static int pack_levels(const int8_t *L) {
 }
 
 /* The grid point for the levels of one group of 8: the point itself, or the neighbour closest to
- * xb at this scale with the shifted values xx (ggml's iq1_find_best_neighbour2). ggml has no
- * answer when every distance is NaN or Inf; we then keep the first neighbour. */
+ * xb at this scale (ggml's iq1_find_best_neighbour2), scored side by side as in the lattice search.
+ * The shifted values are level - 1 + delta, which is exactly how the tables X_P and X_M were
+ * computed. ggml has no answer when every distance is NaN or Inf; we then keep the first neighbour. */
 static int iq1_grid_index(const qn_iq_grid *g, const int8_t *L, const float *xb, const float *weight, float scale,
-                          const float *xx, bool *on_grid) {
+                          float delta, bool *on_grid) {
     const int u = pack_levels(L);
     if (g->map[u] >= 0) return g->map[u];
     *on_grid = false;
     const uint16_t *nb = qn_iq_grid_neighbours(g, u);
-    float best = FLT_MAX;
-    int grid_index = nb[1];
-    for (int j = 1; j <= nb[0]; ++j) {
-        const int8_t *pg = g->points + 8 * nb[j];
-        float d2 = 0;
-        for (int i = 0; i < 8; ++i) {
-            const float q = xx[(pg[i] - 1) / 2];
-            const float w = weight[i];
+    const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
+    const int n = nb[0];
+    float d2[QN_IQ_MAX_NEIGHBOURS];
+    for (int j = 0; j < n; ++j) d2[j] = 0;
+    for (int i = 0; i < 8; ++i) {
+        const int8_t *li = lv + i * n;
+        for (int j = 0; j < n; ++j) {
+            const float q = (float)(li[j] - 1) + delta;
             const float diff = scale * q - xb[i];
-            d2 += w * diff * diff;
-        }
-        if (d2 < best) {
-            best = d2;
-            grid_index = nb[j];
+            d2[j] += weight[i] * diff * diff;
         }
     }
-    return grid_index;
+    float best = FLT_MAX;
+    int k = 0;
+    for (int j = 0; j < n; ++j) {
+        if (d2[j] < best) {
+            best = d2[j];
+            k = j;
+        }
+    }
+    return nb[1 + k];
 }
 
 /* sum over the group of 8 at grid point k of w*q*x and w*q*q, with q the shifted value times mult. */
@@ -157,7 +162,7 @@ static void iq1_s_block(const qn_iq_grid *g, const float *xbl, const float *qwbl
         bool all_on_grid = true;
         uint16_t index[BS / 8];
         for (int k = 0; k < BS / 8; ++k) {
-            index[k] = (uint16_t)iq1_grid_index(g, L + 8 * k, xb + 8 * k, weight + 8 * k, scale, xx, &all_on_grid);
+            index[k] = (uint16_t)iq1_grid_index(g, L + 8 * k, xb + 8 * k, weight + 8 * k, scale, best_shift * IQ1_DELTA, &all_on_grid);
         }
         if (!all_on_grid) {
             float sumqx = 0, sumq2 = 0;
@@ -283,7 +288,7 @@ static void iq1_m_block(const qn_iq_grid *g, const float *xbl, const float *qwbl
         bool all_on_grid = true;
         for (int k = 0; k < 2; ++k) {
             index[ib][k] = (uint16_t)iq1_grid_index(g, L + 8 * k, xb + 8 * k, weight + 8 * k, scale,
-                                                    iq1m_values(best_p, k), &all_on_grid);
+                                                    iq1m_values(best_p, k)[1], &all_on_grid);
         }
         if (!all_on_grid) {
             float sumqx = 0, sumq2 = 0;

@@ -18,27 +18,33 @@ static int pack_levels(const qn_iq_grid *g, const int8_t *L) {
 }
 
 /* L becomes the levels of the neighbour of packed levels u closest to xval at this scale (weighted
- * squared error, first minimum in list order). */
+ * squared error, first minimum in list order). Each neighbour's error is summed over the coordinates
+ * in order, as ggml does, but all neighbours of the list advance together (a loop the compiler
+ * vectorises across neighbours without changing any lane's sum). */
 static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale, int8_t *L) {
     const uint16_t *nb = qn_iq_grid_neighbours(g, u);
-    float best_d2 = FLT_MAX;
-    /* ggml aborts when no distance is below FLT_MAX (NaN/Inf input); the first neighbour keeps us going. */
-    int grid_index = nb[1];
-    for (int j = 1; j <= nb[0]; ++j) {
-        const int8_t *pg = g->points + nb[j] * g->dim;
-        float d2 = 0;
-        for (int i = 0; i < g->dim; ++i) {
-            const float q = pg[i];
+    const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
+    const int n = nb[0];
+    float d2[QN_IQ_MAX_NEIGHBOURS];
+    for (int j = 0; j < n; ++j) d2[j] = 0;
+    for (int i = 0; i < g->dim; ++i) {
+        const int8_t *li = lv + i * n;
+        for (int j = 0; j < n; ++j) {
+            const float q = 2 * li[j] + 1;
             const float diff = scale * q - xval[i];
-            d2 += waux[i] * diff * diff;
-        }
-        if (d2 < best_d2) {
-            best_d2 = d2;
-            grid_index = nb[j];
+            d2[j] += waux[i] * diff * diff;
         }
     }
-    const int8_t *pg = g->points + grid_index * g->dim;
-    for (int i = 0; i < g->dim; ++i) L[i] = (int8_t)((pg[i] - 1) / 2);
+    float best_d2 = FLT_MAX;
+    /* ggml aborts when no distance is below FLT_MAX (NaN/Inf input); the first neighbour keeps us going. */
+    int best = 0;
+    for (int j = 0; j < n; ++j) {
+        if (d2[j] < best_d2) {
+            best_d2 = d2[j];
+            best = j;
+        }
+    }
+    for (int i = 0; i < g->dim; ++i) L[i] = lv[i * n + best];
 }
 
 /* Levels of group xval at inverse scale id, snapped to the grid; returns whether they were on it. */
