@@ -58,7 +58,8 @@ static void iq3_xxs_block(const qn_iq_grid *grid, const float *xbl, const float 
 
 /* IQ3_S: low 8 index bits in qs, bit 8 in qh, a sign byte per 8 elements, scales two per byte.
  * ggml advances the qs and signs cursors only past sub-blocks it stores, so after an all-zero
- * sub-block the following ones move up into its place; the format's readers see that layout. */
+ * sub-block the following ones move up into its place (an upstream bug: readers then take them for
+ * the wrong sub-block). Byte identity means we do the same. */
 static void iq3_s_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, block_iq3_s *y) {
     const qn_lattice_cfg cfg = {grid, 32, 8, -9, 9, 0.2f, 0, false, true, true, false};
     float scales[QK_K / 32], weight[32], waux[32], xval[32];
