@@ -358,7 +358,7 @@ void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src,
     const int64_t nb = n_per_row / QK_K;
     const size_t block_bytes = (size_t)qn_type_info(type)->type_size;
     uint8_t *y = (uint8_t *)dst;
-    qn_k_search s[2];
+    qn_k_search s[QN_K_MAX_BLOCKS_PER_CALL];
     for (int64_t row = 0; row < nrow; ++row, src += n_per_row) {
         for (int64_t i = 0; i < nb;) {
             const int count = (int)QN_MIN((int64_t)search->blocks_per_call, nb - i);

@@ -26,8 +26,10 @@ typedef struct {
     qn_k_search_fn ref;      /* without importance weights */
     qn_k_search_fn imatrix;  /* with them */
     qn_k_requant_fn requant;
-    int blocks_per_call;     /* super-blocks a search call takes at once (at most 2) */
+    int blocks_per_call;     /* super-blocks a search call takes at once (at most QN_K_MAX_BLOCKS_PER_CALL) */
 } qn_k_searches;
+
+#define QN_K_MAX_BLOCKS_PER_CALL 4
 
 /* The scalar searches of each type. */
 extern const qn_k_searches qn_q2_K_search, qn_q3_K_search, qn_q4_K_search, qn_q5_K_search, qn_q6_K_search;
