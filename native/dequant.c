@@ -242,10 +242,6 @@ void qn_dequantize_tq2_0(const void *src, float *y, int64_t n) {
     }
 }
 
-extern const int8_t qn_kvalues_fp4[16];
-float qn_e8m0_to_fp32_half(uint8_t e);
-float qn_ue4m3_to_fp32(uint8_t x);
-
 void qn_dequantize_mxfp4(const void *src, float *y, int64_t n) {
     const block_mxfp4 *x = (const block_mxfp4 *)src;
     for (int64_t i = 0; i < n / 32; i++, y += 32) {

@@ -81,6 +81,13 @@ void qn_dequantize_nvfp4(const void *src, float *dst, int64_t n);
 void qn_dequantize_q1_0(const void *src, float *dst, int64_t n);
 void qn_dequantize_q2_0(const void *src, float *dst, int64_t n);
 
+/* The FP4 types' scale helpers, shared with their SIMD twins. */
+extern const int8_t qn_kvalues_fp4[16];
+uint8_t qn_mxfp4_exponent(float amax);
+float qn_e8m0_to_fp32_half(uint8_t e);
+uint8_t qn_fp32_to_ue4m3(float x);
+float qn_ue4m3_to_fp32(uint8_t x);
+
 /* Types ggml only quantizes with importance weights (IQ2_XXS, IQ2_XS, IQ1_S); their quantizers
  * must not be called without them. */
 bool qn_quantize_requires_imatrix(int type);

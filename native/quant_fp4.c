@@ -20,7 +20,7 @@ float qn_ue4m3_to_fp32(uint8_t x) {
 }
 
 /* ggml_fp32_to_ue4m3: clamps to 448, rounds the mantissa on its first dropped bit. */
-static uint8_t fp32_to_ue4m3(float x) {
+uint8_t qn_fp32_to_ue4m3(float x) {
     if (!(x > 0.0f)) return 0;
     if (x > 448.0f) x = 448.0f;
     const uint32_t bits = qn_f32_to_bits(x);
@@ -57,7 +57,7 @@ static uint8_t best_index_fp4(float x, float e) {
  * floor for every positive finite float (checked exhaustively, all 2^31 - 2^23 of them: 7456 values
  * just below a power of two round up to it in both); the double form does not depend on the quality
  * of a platform's log2f. Out-of-range values convert as on x86-64. */
-static uint8_t mxfp4_exponent(float amax) {
+uint8_t qn_mxfp4_exponent(float amax) {
     if (!(amax > 0.0f)) return 0;
     return (uint8_t)qn_trunc_to_i32(floorf((float)log2((double)amax)) - 2 + 127);
 }
@@ -71,7 +71,7 @@ void qn_quantize_mxfp4(const float *src, void *dst, int64_t nrow, int64_t n_per_
         for (int j = 0; j < 32; ++j) {
             if (amax < fabsf(x[j])) amax = fabsf(x[j]);
         }
-        const uint8_t e = mxfp4_exponent(amax);
+        const uint8_t e = qn_mxfp4_exponent(amax);
         const float d = qn_e8m0_to_fp32_half(e);
         y->e = e;
         for (int j = 0; j < 16; ++j) y->qs[j] = (uint8_t)(best_index_fp4(x[j], d) | best_index_fp4(x[16 + j], d) << 4);
@@ -88,7 +88,7 @@ void qn_quantize_nvfp4(const float *src, void *dst, int64_t nrow, int64_t n_per_
             for (int j = 0; j < 16; ++j) {
                 if (amax < fabsf(x[j])) amax = fabsf(x[j]);
             }
-            const uint8_t ue = fp32_to_ue4m3(amax / 6.0f);
+            const uint8_t ue = qn_fp32_to_ue4m3(amax / 6.0f);
             y->d[s] = ue;
             const float d = qn_ue4m3_to_fp32(ue);
             for (int j = 0; j < 8; ++j) y->qs[8 * s + j] = (uint8_t)(best_index_fp4(x[j], d) | best_index_fp4(x[8 + j], d) << 4);
