@@ -72,7 +72,7 @@ bool qn_quantize_prepare(int type) {
     return qn_iq_grid_get(grid) != NULL;
 }
 
-static const char *const SIMD_NAMES[QN_SIMD_COUNT] = {"scalar", "avx2", "neon"};
+static const char *const SIMD_NAMES[QN_SIMD_COUNT] = {"scalar", "avx2", "neon", "avx512"};
 
 const char *qn_simd_name(int simd) { return simd >= 0 && simd < QN_SIMD_COUNT ? SIMD_NAMES[simd] : "unknown"; }
 
@@ -98,11 +98,22 @@ static bool cpu_has_avx2(void) {
 #endif
 }
 
+static bool cpu_has_avx512(void) {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+    /* __builtin_cpu_supports also requires the OS to save the ZMM and mask state (XGETBV). */
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}
+
 bool qn_simd_available(int simd) {
     switch (simd) {
     case QN_SIMD_SCALAR: return true;
     case QN_SIMD_AVX2: return QN_HAVE_AVX2_BUILD && cpu_has_avx2();
     case QN_SIMD_NEON: return QN_HAVE_NEON_BUILD;
+    case QN_SIMD_AVX512: return QN_HAVE_AVX2_BUILD && cpu_has_avx512();
     default: return false;
     }
 }
@@ -119,19 +130,20 @@ qn_quantize_fn qn_get_quantize(int simd, int type) {
     qn_quantize_fn fn = NULL;
     if (simd == QN_SIMD_AVX2 && qn_simd_available(QN_SIMD_AVX2)) fn = qn_avx2_quantize(type);
     if (simd == QN_SIMD_NEON && qn_simd_available(QN_SIMD_NEON)) fn = qn_neon_quantize(type);
+    if (simd == QN_SIMD_AVX512 && qn_simd_available(QN_SIMD_AVX512)) fn = qn_avx512_quantize(type);
     return fn ? fn : SCALAR_QUANTIZE[type];
 }
 
 qn_dequantize_fn qn_get_dequantize(int simd, int type) {
     if (type < 0 || type >= QN_TYPE_COUNT) return NULL;
     qn_dequantize_fn fn = NULL;
-    if (simd == QN_SIMD_AVX2 && qn_simd_available(QN_SIMD_AVX2)) fn = qn_avx2_dequantize(type);
+    if ((simd == QN_SIMD_AVX2 || simd == QN_SIMD_AVX512) && qn_simd_available(simd)) fn = qn_avx2_dequantize(type);
     if (simd == QN_SIMD_NEON && qn_simd_available(QN_SIMD_NEON)) fn = qn_neon_dequantize(type);
     return fn ? fn : DEQUANTIZE[type];
 }
 
 qn_find_invalid_fn qn_get_find_invalid(int simd, int type) {
-    if (simd == QN_SIMD_AVX2 && qn_simd_available(QN_SIMD_AVX2)) return qn_avx2_find_invalid(type);
+    if ((simd == QN_SIMD_AVX2 || simd == QN_SIMD_AVX512) && qn_simd_available(simd)) return qn_avx2_find_invalid(type);
     if (simd == QN_SIMD_NEON && qn_simd_available(QN_SIMD_NEON)) return qn_neon_find_invalid(type);
     return NULL;
 }

@@ -111,7 +111,7 @@ typedef int64_t (*qn_find_invalid_fn)(const void *data, int64_t nrow, int64_t n_
 
 /* Run-time dispatch. Paths are listed from the most portable; a path is usable only where the CPU
  * (and OS) support it. */
-enum qn_simd { QN_SIMD_SCALAR = 0, QN_SIMD_AVX2 = 1, QN_SIMD_NEON = 2, QN_SIMD_COUNT = 3 };
+enum qn_simd { QN_SIMD_SCALAR = 0, QN_SIMD_AVX2 = 1, QN_SIMD_NEON = 2, QN_SIMD_AVX512 = 3, QN_SIMD_COUNT = 4 };
 
 const char *qn_simd_name(int simd);
 int qn_simd_parse(const char *name); /* -1 when unknown; "auto" gives the best available */

@@ -1,5 +1,5 @@
 /* NEON twins (arm64, where NEON is always present): the lane kernels of quant_lanes.inc (4 lanes),
- * plus Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the F16/BF16 conversions and the NaN/Inf row checks, under the same rules as the AVX2
+ * plus Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, TQ1_0, TQ2_0, the F16/BF16 conversions and the NaN/Inf row checks, under the same rules as the AVX2
  * twins: exact conversions, and C's float -> int conversion as x86-64 performs it. */
 #include "simd_kernels.h"
 
@@ -183,6 +183,55 @@ static int64_t find_invalid_f32_neon(const void *d, int64_t nrow, int64_t n) { r
 static int64_t find_invalid_f16_neon(const void *d, int64_t nrow, int64_t n) { return find_nonfinite_rows_neon(d, nrow, n, 2, 0x7c00u); }
 static int64_t find_invalid_bf16_neon(const void *d, int64_t nrow, int64_t n) { return find_nonfinite_rows_neon(d, nrow, n, 2, 0x7f80u); }
 
+/* TQ1_0 and TQ2_0: trits as the reference's lroundf(x * id) + 1 (ties away from zero; out of range,
+ * from id = Inf, gives x86-64's LONG_MIN, whose low byte plus one is 1), packed by the scalar file.
+ * Blocks holding NaN/Inf take the reference. */
+static void ternary_neon(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row) {
+    const int64_t nb = nrow * (n_per_row / QK_K);
+    uint8_t t[QK_K];
+    for (int64_t i = 0; i < nb; ++i) {
+        const float *x = src + QK_K * i;
+        float32x4_t v[64];
+        bool finite = true;
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 64; k += 8) {
+            for (int j = 0; j < 8; ++j) v[k + j] = vld1q_f32(x + 4 * (k + j));
+            finite = finite && block_is_finite_neon(v + k);
+            for (int j = 0; j < 8; ++j) m = vmaxq_f32(m, vabsq_f32(v[k + j]));
+        }
+        if (!finite) {
+            const size_t bytes = type == QN_TQ1_0 ? sizeof(block_tq1_0) : sizeof(block_tq2_0);
+            (type == QN_TQ1_0 ? qn_quantize_tq1_0 : qn_quantize_tq2_0)(x, (uint8_t *)dst + (size_t)i * bytes, 1, QK_K, NULL);
+            continue;
+        }
+        const float d = vmaxvq_f32(m);
+        const float id = d ? 1.0f / d : 0.0f;
+        const int32x4_t one = vdupq_n_s32(1);
+        for (int k = 0; k < 64; k += 2) {
+            const int32x4_t a = vaddq_s32(round_to_i32_x86(vmulq_n_f32(v[k], id)), one);
+            const int32x4_t b = vaddq_s32(round_to_i32_x86(vmulq_n_f32(v[k + 1], id)), one);
+            vst1_u8(t + 4 * k, vmovn_u16(vreinterpretq_u16_s16(vcombine_s16(vmovn_s32(a), vmovn_s32(b)))));
+        }
+        if (type == QN_TQ1_0) {
+            ((block_tq1_0 *)dst)[i].d = qn_fp32_to_fp16(d);
+            qn_tq1_pack(t, (block_tq1_0 *)dst + i);
+        } else {
+            ((block_tq2_0 *)dst)[i].d = qn_fp32_to_fp16(d);
+            qn_tq2_pack(t, (block_tq2_0 *)dst + i);
+        }
+    }
+}
+
+static void tq1_0_neon(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    (void)imatrix;
+    ternary_neon(QN_TQ1_0, src, dst, nrow, n_per_row);
+}
+
+static void tq2_0_neon(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    (void)imatrix;
+    ternary_neon(QN_TQ2_0, src, dst, nrow, n_per_row);
+}
+
 qn_quantize_fn qn_neon_quantize(int type) {
     switch (type) {
     case QN_Q8_0: return q8_0_neon;
@@ -191,6 +240,8 @@ qn_quantize_fn qn_neon_quantize(int type) {
     case QN_Q4_1: return q4_1_neon;
     case QN_Q5_1: return q5_1_neon;
     case QN_F16: return quantize_f16_neon;
+    case QN_TQ1_0: return tq1_0_neon;
+    case QN_TQ2_0: return tq2_0_neon;
     default: return lanes_quantize(type);
     }
 }

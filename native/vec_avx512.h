@@ -1,0 +1,66 @@
+/* The vector layer of the lane kernels, AVX-512 (F + BW + DQ + VL): 16 float lanes, masks in mask
+ * registers. Every operation is the IEEE single-precision operation C performs (no FMA, comparisons
+ * with C's NaN semantics), as in vec_avx2.h. */
+#ifndef QN_VEC_AVX512_H
+#define QN_VEC_AVX512_H
+
+#include <immintrin.h>
+
+#define QN_LANES 16
+
+typedef __m512 vf;
+typedef __m512i vi;
+typedef __mmask16 vm; /* bit set where true */
+
+static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline void vf_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
+static inline vf vf_set(float a) { return _mm512_set1_ps(a); }
+static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf vf_sqrt(vf a) { return _mm512_sqrt_ps(a); }
+static inline vf vf_abs(vf a) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff))); }
+static inline vf vf_neg(vf a) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u))); }
+/* C's <, >, <=, >=, == are false when either side is NaN; != is true. */
+static inline vm vf_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+static inline vm vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+static inline vm vf_le(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
+static inline vm vf_ge(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+static inline vm vf_eq(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+static inline vm vf_ne(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }
+/* m ? a : b, lane by lane */
+static inline vf vf_select(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
+static inline vm vm_and(vm a, vm b) { return (vm)(a & b); }
+static inline vm vm_or(vm a, vm b) { return (vm)(a | b); }
+static inline vm vm_none(void) { return 0; }
+static inline int vm_any(vm m) { return m != 0; }
+
+static inline vi vi_set(int a) { return _mm512_set1_epi32(a); }
+static inline vi vi_load(const int32_t *p) { return _mm512_loadu_si512(p); }
+static inline void vi_store(int32_t *p, vi a) { _mm512_storeu_si512(p, a); }
+static inline vi vi_add(vi a, vi b) { return _mm512_add_epi32(a, b); }
+static inline vi vi_sub(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+static inline vi vi_min(vi a, vi b) { return _mm512_min_epi32(a, b); }
+static inline vi vi_max(vi a, vi b) { return _mm512_max_epi32(a, b); }
+static inline vi vi_select(vm m, vi a, vi b) { return _mm512_mask_blend_epi32(m, b, a); }
+static inline vm vi_ne(vi a, vi b) { return _mm512_cmpneq_epi32_mask(a, b); }
+/* Exact for the small integers used here. */
+static inline vf vi_to_vf(vi a) { return _mm512_cvtepi32_ps(a); }
+/* Stores the low bytes of 16 lanes holding 0..255. */
+static inline void vi_store_u8(uint8_t *p, vi a) { _mm_storeu_si128((__m128i *)p, _mm512_cvtepi32_epi8(a)); }
+/* Exact for the small whole numbers used here. */
+static inline vi vf_to_vi(vf a) { return _mm512_cvttps_epi32(a); }
+/* 1 where m is true, else 0. */
+static inline vi vm_to_vi(vm m) { return _mm512_maskz_set1_epi32(m, 1); }
+
+/* ggml's nearest_int: (bits(x + 1.5*2^23) & 0x7fffff) - 0x400000. */
+static inline vi vf_nearest_int(vf x) {
+    const vi bits = _mm512_castps_si512(_mm512_add_ps(x, _mm512_set1_ps(12582912.f)));
+    return _mm512_sub_epi32(_mm512_and_si512(bits, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x00400000));
+}
+
+/* table[idx] for idx in 0..15: one permute. */
+static inline vf vf_lut16(const float *table, vi idx) { return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(table)); }
+
+#endif
