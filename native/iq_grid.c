@@ -3,7 +3,7 @@
  * ggml computes, for every packed index that is not a grid point, the squared distance (in 2l+1
  * coordinates) to every grid point, sorts by (distance, grid index) and keeps every point within the
  * nwant smallest distinct distances. We produce the same lists without sorting: find the nwant
- * smallest distances, then emit the points at each in index order. Only indices the quantizers can
+ * smallest distances, then emit the points at each in index order, in one pass. Only indices the quantizers can
  * look up get a list (2-bit grids: every level <= 2, as levels are clamped to [0, 2]; 3-bit grids:
  * all), which is a seventh of ggml's work for the 2-bit grids. */
 #include "iq_grid.h"
@@ -40,30 +40,67 @@ static bool reachable(const grid_spec *s, int u) {
     return true;
 }
 
-/* Squared distances (in 2l+1 coordinates, so 4x the level distance) stay below 4 * 8 * 7^2. */
-#define MAX_D2 1600
-
 /* Distances from packed index u to every grid point (coordinates stored by dimension: points_t[k *
  * size + j]), and (in want[0..*nw)) the nwant smallest distinct ones. Returns how many points lie
- * within them. */
+ * within them. Every loop is element-wise or an integer minimum or count, which the compiler
+ * vectorises. */
+/* Squared distances of a packed index (coordinates p) to every grid point, for a fixed dimension so
+ * that the compiler unrolls the coordinates and vectorises across points. */
+#define QN_DISTANCES(DIM)                                                                                   \
+    static void distances##DIM(const int16_t *restrict points_t, int size, const int16_t *p, int16_t *restrict d2) { \
+        for (int j = 0; j < size; ++j) {                                                                      \
+            int16_t acc = 0;                                                                                  \
+            for (int k = 0; k < DIM; ++k) {                                                                   \
+                const int16_t d = (int16_t)(points_t[k * size + j] - p[k]);                                   \
+                acc = (int16_t)(acc + d * d);                                                                 \
+            }                                                                                                 \
+            d2[j] = acc;                                                                                      \
+        }                                                                                                     \
+    }
+QN_DISTANCES(4)
+QN_DISTANCES(8)
+
 static int nearest(const grid_spec *s, const int16_t *points_t, int u, int16_t *restrict d2, int *want, int *nw) {
     const int size = s->size;
-    for (int j = 0; j < size; ++j) d2[j] = 0;
-    for (int k = 0; k < s->dim; ++k) {
-        const int16_t p = (int16_t)(2 * ((u >> (s->bits * k)) & ((1 << s->bits) - 1)) + 1);
-        const int16_t *restrict pk = points_t + k * size;
-        for (int j = 0; j < size; ++j) d2[j] = (int16_t)(d2[j] + (pk[j] - p) * (pk[j] - p));
-    }
-    uint16_t hist[MAX_D2] = {0};
-    for (int j = 0; j < size; ++j) ++hist[d2[j]];
-    int n = 0;
+    int16_t p[8];
+    for (int k = 0; k < s->dim; ++k) p[k] = (int16_t)(2 * ((u >> (s->bits * k)) & ((1 << s->bits) - 1)) + 1);
+    if (s->dim == 8) distances8(points_t, size, p, d2);
+    else distances4(points_t, size, p, d2);
+    int16_t below = -1;
     *nw = 0;
-    for (int d = 0; d < MAX_D2 && *nw < s->nwant; ++d) {
-        if (!hist[d]) continue;
-        want[(*nw)++] = d;
-        n += hist[d];
+    for (int w = 0; w < s->nwant; ++w) {
+        int16_t m = INT16_MAX;
+        for (int j = 0; j < size; ++j) {
+            const int16_t v = d2[j] > below ? d2[j] : (int16_t)INT16_MAX;
+            m = v < m ? v : m;
+        }
+        if (m == INT16_MAX) break;
+        want[(*nw)++] = m;
+        below = m;
     }
+    int n = 0;
+    for (int j = 0; j < size; ++j) n += d2[j] <= below;
     return n;
+}
+
+/* A growable array of the lists (count, indices...) and of their levels by coordinate. */
+typedef struct {
+    uint16_t *neighbours;
+    int8_t *levels;
+    size_t used, cap;
+} lists;
+
+static bool lists_reserve(lists *l, size_t more, int dim) {
+    if (l->used + more <= l->cap) return true;
+    size_t cap = l->cap ? l->cap : 4096;
+    while (cap < l->used + more) cap *= 2;
+    uint16_t *nb = realloc(l->neighbours, sizeof(uint16_t) * cap);
+    if (nb) l->neighbours = nb;
+    int8_t *lv = realloc(l->levels, cap * (size_t)dim);
+    if (lv) l->levels = lv;
+    if (!nb || !lv) return false;
+    l->cap = cap;
+    return true;
 }
 
 static bool build(int id) {
@@ -74,6 +111,7 @@ static bool build(int id) {
     int16_t *points_t = malloc(sizeof(int16_t) * s->size * s->dim);
     int32_t *map = malloc(sizeof(int32_t) * map_size);
     int16_t *d2 = malloc(sizeof(int16_t) * s->size);
+    lists l = {NULL, NULL, 0, 0};
     if (!points || !points_t || !map || !d2) goto fail;
     for (int k = 0; k < s->size; ++k) {
         for (int j = 0; j < s->dim; ++j) {
@@ -84,52 +122,38 @@ static bool build(int id) {
     for (int u = 0; u < map_size; ++u) map[u] = INT32_MIN;
     for (int k = 0; k < s->size; ++k) map[s->kgrid[k]] = k;
 
-    /* First pass sizes the lists, second fills them. */
-    size_t total = 0;
     int want[3], nw;
-    for (int u = 0; u < map_size; ++u) {
-        if (map[u] == INT32_MIN && reachable(s, u)) total += 1 + (size_t)nearest(s, points_t, u, d2, want, &nw);
-    }
-    uint16_t *neighbours = malloc(sizeof(uint16_t) * (total ? total : 1));
-    int8_t *levels = malloc((total ? total : 1) * (size_t)s->dim);
-    if (!neighbours || !levels) {
-        free(neighbours);
-        free(levels);
-        goto fail;
-    }
-    size_t offset = 0;
     for (int u = 0; u < map_size; ++u) {
         if (map[u] != INT32_MIN || !reachable(s, u)) continue;
         const int n = nearest(s, points_t, u, d2, want, &nw);
-        if (n > QN_IQ_MAX_NEIGHBOURS) {
-            free(neighbours);
-            free(levels);
-            goto fail;
-        }
+        if (n > QN_IQ_MAX_NEIGHBOURS || !lists_reserve(&l, 1 + (size_t)n, s->dim)) goto fail;
+        const size_t offset = l.used;
         map[u] = -(int32_t)offset - 1;
-        neighbours[offset] = (uint16_t)n;
-        uint16_t *list = neighbours + offset + 1;
+        l.neighbours[offset] = (uint16_t)n;
+        uint16_t *list = l.neighbours + offset + 1;
         int k = 0;
         for (int w = 0; w < nw; ++w) {
             for (int j = 0; j < s->size; ++j) {
                 if (d2[j] == want[w]) list[k++] = (uint16_t)j;
             }
         }
-        int8_t *lv = levels + (offset + 1) * (size_t)s->dim;
+        int8_t *lv = l.levels + (offset + 1) * (size_t)s->dim;
         for (int i = 0; i < s->dim; ++i) {
             for (int j = 0; j < n; ++j) lv[i * n + j] = (int8_t)((points[list[j] * s->dim + i] - 1) / 2);
         }
-        offset += 1 + (size_t)n;
+        l.used += 1 + (size_t)n;
     }
     free(d2);
     free(points_t);
-    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, neighbours, levels};
+    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, l.neighbours, l.levels};
     return true;
 fail:
     free(points);
     free(points_t);
     free(map);
     free(d2);
+    free(l.neighbours);
+    free(l.levels);
     return false;
 }
 
