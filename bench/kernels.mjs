@@ -55,7 +55,9 @@ function time(fn, mb) {
   return mb / (best / 1000);
 }
 
-const simdName = native.info.simdBest;
+// BENCH_SIMD=avx2 (or any available path) measures that path instead of the best one.
+const simdName = process.env.BENCH_SIMD ?? native.info.simdBest;
+if (!native.info.simdAvailable.includes(simdName)) throw new Error(`SIMD path ${simdName} is not available here (${native.info.simdAvailable.join(', ')})`);
 const simd = native.info.simdNames.indexOf(simdName);
 console.log(`kernels, one thread, rows of ${nPerRow}, ${((x.length * 4) / 1e6).toFixed(1)} MB of F32 per run (a sixteenth for the IQ1/IQ2/IQ3 types)${imatrix ? ', with imatrix' : ''}; best of repeated runs; * = always with imatrix\n`);
 console.log(`| type | scalar MB/s | ${simdName} MB/s | llama.cpp MB/s | ${simdName} / llama.cpp |`);

@@ -29,7 +29,7 @@ export interface QuantizeOptions extends RuleOptions {
   force?: boolean;
   /** Worker threads (default: all cores). Never changes the output bytes. */
   threads?: number;
-  /** SIMD path: auto (default), scalar, avx2, neon. Never changes the output bytes. */
+  /** SIMD path: auto (default), scalar, avx2, avx512, neon. Never changes the output bytes. */
   simd?: string;
   /** Input bytes per chunk (default 32 MiB); peak memory is about four chunks plus the metadata. */
   chunkBytes?: number;

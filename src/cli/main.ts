@@ -148,7 +148,7 @@ function addQuantizeOptions(c: Command): Command {
     .option('--override-kv <key=type:value>', 'set metadata, TYPE one of int, float, bool, str (repeatable)', collect)
     .option('--dry-run', 'print the plan (types, reasons, sizes) without writing anything')
     .option('-t, --threads <n>', 'worker threads (default: all cores)')
-    .option('--simd <path>', 'force a kernel path: auto, scalar, avx2, neon (default: QUANT_NATIVE_SIMD or auto)')
+    .option('--simd <path>', 'force a kernel path: auto, scalar, avx2, avx512, neon (default: QUANT_NATIVE_SIMD or auto)')
     .option('-f, --force', 'overwrite an existing output file')
     .option('--json', 'print one JSON summary on stdout')
     .option('--progress', 'with --json: also print JSON lines of progress')
@@ -172,7 +172,7 @@ Examples:
   $ quant-native presets
 
 Environment:
-  QUANT_NATIVE_SIMD=scalar|avx2|neon|auto   force a kernel path (outputs are identical on every path)
+  QUANT_NATIVE_SIMD=scalar|avx2|avx512|neon|auto   force a kernel path (outputs are identical on every path)
   QUANT_NATIVE_BINDING=/path/to/addon.node  load the native addon from this file`);
 
   program.action((opts: { version?: boolean }) => {
