@@ -83,23 +83,21 @@ static int nearest(const grid_spec *s, const int16_t *points_t, int u, int16_t *
     return n;
 }
 
-/* A growable array of the lists (count, indices...) and of their levels by coordinate. */
+/* Growable arrays of the lists (count, indices...) and of their padded levels by coordinate. */
 typedef struct {
     uint16_t *neighbours;
     int8_t *levels;
-    size_t used, cap;
+    size_t used, cap, lv_used, lv_cap;
 } lists;
 
-static bool lists_reserve(lists *l, size_t more, int dim) {
-    if (l->used + more <= l->cap) return true;
-    size_t cap = l->cap ? l->cap : 4096;
-    while (cap < l->used + more) cap *= 2;
-    uint16_t *nb = realloc(l->neighbours, sizeof(uint16_t) * cap);
-    if (nb) l->neighbours = nb;
-    int8_t *lv = realloc(l->levels, cap * (size_t)dim);
-    if (lv) l->levels = lv;
-    if (!nb || !lv) return false;
-    l->cap = cap;
+static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return true;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return false;
+    *p = q;
+    *cap = c;
     return true;
 }
 
@@ -111,8 +109,9 @@ static bool build(int id) {
     int16_t *points_t = malloc(sizeof(int16_t) * s->size * s->dim);
     int32_t *map = malloc(sizeof(int32_t) * map_size);
     int16_t *d2 = malloc(sizeof(int16_t) * s->size);
-    lists l = {NULL, NULL, 0, 0};
-    if (!points || !points_t || !map || !d2) goto fail;
+    uint32_t *level_offset = malloc(sizeof(uint32_t) * map_size);
+    lists l = {NULL, NULL, 0, 0, 0, 0};
+    if (!points || !points_t || !map || !d2 || !level_offset) goto fail;
     for (int k = 0; k < s->size; ++k) {
         for (int j = 0; j < s->dim; ++j) {
             points[k * s->dim + j] = (int8_t)(2 * ((s->kgrid[k] >> (s->bits * j)) & ((1 << s->bits) - 1)) + 1);
@@ -126,7 +125,11 @@ static bool build(int id) {
     for (int u = 0; u < map_size; ++u) {
         if (map[u] != INT32_MIN || !reachable(s, u)) continue;
         const int n = nearest(s, points_t, u, d2, want, &nw);
-        if (n > QN_IQ_MAX_NEIGHBOURS || !lists_reserve(&l, 1 + (size_t)n, s->dim)) goto fail;
+        const int npad = qn_iq_padded(n);
+        if (n > QN_IQ_MAX_NEIGHBOURS || !grow((void **)&l.neighbours, &l.cap, l.used + 1 + (size_t)n, sizeof(uint16_t)) ||
+            !grow((void **)&l.levels, &l.lv_cap, l.lv_used + (size_t)npad * s->dim, 1)) {
+            goto fail;
+        }
         const size_t offset = l.used;
         map[u] = -(int32_t)offset - 1;
         l.neighbours[offset] = (uint16_t)n;
@@ -137,21 +140,24 @@ static bool build(int id) {
                 if (d2[j] == want[w]) list[k++] = (uint16_t)j;
             }
         }
-        int8_t *lv = l.levels + (offset + 1) * (size_t)s->dim;
+        level_offset[u] = (uint32_t)l.lv_used;
+        int8_t *lv = l.levels + l.lv_used;
         for (int i = 0; i < s->dim; ++i) {
-            for (int j = 0; j < n; ++j) lv[i * n + j] = (int8_t)((points[list[j] * s->dim + i] - 1) / 2);
+            for (int j = 0; j < npad; ++j) lv[i * npad + j] = j < n ? (int8_t)((points[list[j] * s->dim + i] - 1) / 2) : 0;
         }
         l.used += 1 + (size_t)n;
+        l.lv_used += (size_t)npad * s->dim;
     }
     free(d2);
     free(points_t);
-    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, l.neighbours, l.levels};
+    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, l.neighbours, l.levels, level_offset};
     return true;
 fail:
     free(points);
     free(points_t);
     free(map);
     free(d2);
+    free(level_offset);
     free(l.neighbours);
     free(l.levels);
     return false;

@@ -32,10 +32,12 @@ typedef struct {
      * quantizers cannot produce (a 2-bit level of 3) hold INT32_MIN and have no list. */
     int32_t *map;
     uint16_t *neighbours;
-    /* The neighbours' levels again, by coordinate: the list at offset o with n entries has its
-     * coordinate i levels at levels[(o + 1) * dim + i * n + j], j = 0..n-1, so that a search can
-     * score all neighbours of a list side by side. */
+    /* The neighbours' levels again, by coordinate, each coordinate's row padded to a multiple of 8
+     * entries: for packed levels u with a list of n, coordinate i's levels are
+     * levels[level_offset[u] + i * qn_iq_padded(n) + j], j = 0..n-1. A search can so score all
+     * neighbours of a list side by side, in whole vectors. */
     int8_t *levels;
+    uint32_t *level_offset;
 } qn_iq_grid;
 
 /* No list is longer (the longest, IQ2_XS's, has 292 entries); a grid with a longer one fails to build. */
@@ -49,9 +51,11 @@ static inline const uint16_t *qn_iq_grid_neighbours(const qn_iq_grid *g, int u) 
     return g->neighbours - g->map[u] - 1;
 }
 
+static inline int qn_iq_padded(int n) { return (n + 7) & ~7; }
+
 /* The levels of that list's neighbours, coordinate by coordinate (see levels above). */
 static inline const int8_t *qn_iq_grid_neighbour_levels(const qn_iq_grid *g, int u) {
-    return g->levels + (size_t)(-g->map[u]) * g->dim;
+    return g->levels + g->level_offset[u];
 }
 
 #ifdef __cplusplus

@@ -24,12 +24,12 @@ static int pack_levels(const qn_iq_grid *g, const int8_t *L) {
 static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale, int8_t *L) {
     const uint16_t *nb = qn_iq_grid_neighbours(g, u);
     const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
-    const int n = nb[0];
+    const int n = nb[0], npad = qn_iq_padded(n);
     float d2[QN_IQ_MAX_NEIGHBOURS];
-    for (int j = 0; j < n; ++j) d2[j] = 0;
+    for (int j = 0; j < npad; ++j) d2[j] = 0;
     for (int i = 0; i < g->dim; ++i) {
-        const int8_t *li = lv + i * n;
-        for (int j = 0; j < n; ++j) {
+        const int8_t *li = lv + i * npad;
+        for (int j = 0; j < npad; ++j) {
             const float q = 2 * li[j] + 1;
             const float diff = scale * q - xval[i];
             d2[j] += waux[i] * diff * diff;
@@ -44,7 +44,7 @@ static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const 
             best = j;
         }
     }
-    for (int i = 0; i < g->dim; ++i) L[i] = lv[i * n + best];
+    for (int i = 0; i < g->dim; ++i) L[i] = lv[i * npad + best];
 }
 
 /* Levels of group xval at inverse scale id, snapped to the grid; returns whether they were on it. */
