@@ -66,13 +66,12 @@ static int iq1_grid_index(const qn_iq_grid *g, const int8_t *L, const float *xb,
     const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
     const int n = nb[0], npad = qn_iq_padded(n);
     float d2[QN_IQ_MAX_NEIGHBOURS];
-    for (int j = 0; j < npad; ++j) d2[j] = 0;
     for (int i = 0; i < 8; ++i) {
         const int8_t *li = lv + i * npad;
         for (int j = 0; j < npad; ++j) {
             const float q = (float)(li[j] - 1) + delta;
             const float diff = scale * q - xb[i];
-            d2[j] += weight[i] * diff * diff;
+            d2[j] = (i ? d2[j] : 0.0f) + weight[i] * diff * diff;
         }
     }
     float best = FLT_MAX;

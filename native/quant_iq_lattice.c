@@ -26,13 +26,13 @@ static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const 
     const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
     const int n = nb[0], npad = qn_iq_padded(n);
     float d2[QN_IQ_MAX_NEIGHBOURS];
-    for (int j = 0; j < npad; ++j) d2[j] = 0;
     for (int i = 0; i < g->dim; ++i) {
         const int8_t *li = lv + i * npad;
         for (int j = 0; j < npad; ++j) {
             const float q = 2 * li[j] + 1;
             const float diff = scale * q - xval[i];
-            d2[j] += waux[i] * diff * diff;
+            /* 0 + the first term, as the reference's sum starts (it turns a -0 into +0) */
+            d2[j] = (i ? d2[j] : 0.0f) + waux[i] * diff * diff;
         }
     }
     float best_d2 = FLT_MAX;
