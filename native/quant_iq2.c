@@ -7,31 +7,19 @@
 
 /* IQ2_XXS: per 32 elements two words, four 8-bit grid indices, then four 7-bit sign groups and the
  * 4-bit scale in bits 28-31. */
-static void iq2_xxs_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, block_iq2_xxs *y) {
-    const qn_lattice_cfg cfg = {grid, 32, 3, -6, 6, 0.1f, QN_GROUP_MAX_EPS, true, false, true, true};
-    float scales[QK_K / 32], weight[32], waux[32], xval[32];
-    int8_t L[32];
+static void iq2_xxs_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {grid, 32, 3, -6, 6, 0.1f, QN_GROUP_MAX_EPS, true, false, true, true, true, QN_IQ_NEEDS_WEIGHTS};
+    block_iq2_xxs *y = (block_iq2_xxs *)out;
+    float scales[QK_K / 32], max_scale = 0;
     uint16_t idx[4];
     uint8_t signs[4];
     uint32_t q2[2 * (QK_K / 32)] = {0};
     y->d = qn_fp32_to_fp16(0.f);
-    float max_scale = 0;
     const float sigma2 = qn_iq_sumx2(xbl) / QK_K;
     for (int ib = 0; ib < QK_K / 32; ++ib) {
-        const float *xb = xbl + 32 * ib;
-        const float *qw = qwbl + 32 * ib;
-        for (int i = 0; i < 32; ++i) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
-        for (int i = 0; i < 32; ++i) waux[i] = sqrtf(weight[i]);
-        for (int k = 0; k < 4; ++k) signs[k] = qn_iq_signs_even(xb + 8 * k, weight + 8 * k, xval + 8 * k);
         float scale;
-        if (!qn_lattice_fit(&cfg, xval, weight, waux, L, idx, &scale)) {
-            scales[ib] = 0;
-            continue;
-        }
-        if (scale < 0) {
-            scale = -scale;
-            for (int k = 0; k < 4; ++k) signs[k] = (uint8_t)(~signs[k] & 127);
-        }
+        scales[ib] = 0;
+        if (!qn_iq_fit_sub_block(&cfg, xbl + 32 * ib, qwbl + 32 * ib, sigma2, signs, idx, &scale)) continue;
         for (int k = 0; k < 4; ++k) {
             q2[2 * ib + 0] |= (uint32_t)idx[k] << 8 * k;
             q2[2 * ib + 1] |= (uint32_t)signs[k] << 7 * k;
@@ -50,33 +38,34 @@ static void iq2_xxs_block(const qn_iq_grid *grid, const float *xbl, const float 
     memcpy(y->qs, q2, sizeof(y->qs));
 }
 
-/* IQ2_XS: per group a u16 = 9-bit grid index | 7 sign bits << 9; scales two per byte. */
-static void iq2_xs_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, block_iq2_xs *y) {
-    const qn_lattice_cfg cfg = {grid, 16, 3, -9, 9, 0.1f, QN_GROUP_MAX_EPS, false, false, false, false};
-    float scales[QK_K / 16], weight[16], waux[16], xval[16];
-    int8_t L[16];
+/* IQ2_XS and IQ2_S: 16 sub-blocks of 16, their 4-bit scales two per byte under d = max/31 (IQ2_S
+ * stores d times 0.9875). */
+static void iq2_16_scales(const float *scales, float max_scale, float fudge, qn_fp16 *dh, uint8_t *out) {
+    const float d = max_scale / 31;
+    *dh = qn_fp32_to_fp16(d * fudge);
+    const float id = 1 / d;
+    for (int ib = 0; ib < QK_K / 16; ++ib) {
+        const int l = qn_iq_scale_code(id, scales[ib], 15);
+        if (ib % 2 == 0) out[ib / 2] = (uint8_t)l;
+        else out[ib / 2] |= (uint8_t)(l << 4);
+    }
+}
+
+/* IQ2_XS: per group a u16 = 9-bit grid index | 7 sign bits << 9. */
+static void iq2_xs_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {grid, 16, 3, -9, 9, 0.1f, QN_GROUP_MAX_EPS, false, false, false, false, true, QN_IQ_NEEDS_WEIGHTS};
+    block_iq2_xs *y = (block_iq2_xs *)out;
+    float scales[QK_K / 16], max_scale = 0;
     uint16_t idx[2];
     uint8_t signs[2];
     uint16_t q2[2 * (QK_K / 16)] = {0};
     y->d = qn_fp32_to_fp16(0.f);
     memset(y->scales, 0, sizeof(y->scales));
-    float max_scale = 0;
     const float sigma2 = qn_iq_sumx2(xbl) / QK_K;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
-        const float *xb = xbl + 16 * ib;
-        const float *qw = qwbl + 16 * ib;
-        for (int i = 0; i < 16; ++i) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
-        for (int i = 0; i < 16; ++i) waux[i] = sqrtf(weight[i]);
-        for (int k = 0; k < 2; ++k) signs[k] = qn_iq_signs_even(xb + 8 * k, weight + 8 * k, xval + 8 * k);
         float scale;
-        if (!qn_lattice_fit(&cfg, xval, weight, waux, L, idx, &scale)) {
-            scales[ib] = 0;
-            continue;
-        }
-        if (scale < 0) {
-            scale = -scale;
-            for (int k = 0; k < 2; ++k) signs[k] = (uint8_t)(~signs[k] & 127);
-        }
+        scales[ib] = 0;
+        if (!qn_iq_fit_sub_block(&cfg, xbl + 16 * ib, qwbl + 16 * ib, sigma2, signs, idx, &scale)) continue;
         for (int k = 0; k < 2; ++k) q2[2 * ib + k] = (uint16_t)(idx[k] | signs[k] << 9);
         scales[ib] = scale;
         max_scale = QN_MAX(max_scale, scale);
@@ -85,47 +74,24 @@ static void iq2_xs_block(const qn_iq_grid *grid, const float *xbl, const float *
         memset(y->qs, 0, sizeof(y->qs));
         return;
     }
-    const float d = max_scale / 31;
-    y->d = qn_fp32_to_fp16(d);
-    const float id = 1 / d;
-    for (int ib = 0; ib < QK_K / 16; ++ib) {
-        const int l = qn_iq_scale_code(id, scales[ib], 15);
-        if (ib % 2 == 0) y->scales[ib / 2] = (uint8_t)l;
-        else y->scales[ib / 2] |= (uint8_t)(l << 4);
-    }
+    iq2_16_scales(scales, max_scale, 1.0f, &y->d, y->scales);
     memcpy(y->qs, q2, sizeof(y->qs));
 }
 
 /* IQ2_S: low 8 index bits in qs, the top 2 in qh, a full sign byte per group after the indices. */
-static void iq2_s_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, block_iq2_s *y) {
-    const qn_lattice_cfg cfg = {grid, 16, 3, -9, 9, 0.1f, 1e-8f, false, false, false, false};
-    float scales[QK_K / 16], weight[16], waux[16], xval[16];
-    int8_t L[16];
+static void iq2_s_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {grid, 16, 3, -9, 9, 0.1f, 1e-8f, false, false, false, false, false, QN_IQ_QUARTER_SIGMA2_PLUS_X2};
+    block_iq2_s *y = (block_iq2_s *)out;
+    float scales[QK_K / 16], max_scale = 0;
     uint16_t idx[2];
     uint8_t signs[2];
     memset(y, 0, sizeof(*y));
     y->d = qn_fp32_to_fp16(0.f);
-    float max_scale = 0;
     const float sigma2 = 2 * qn_iq_sumx2(xbl) / QK_K;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
-        const float *xb = xbl + 16 * ib;
-        if (qwbl) {
-            const float *qw = qwbl + 16 * ib;
-            for (int i = 0; i < 16; ++i) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
-        } else {
-            for (int i = 0; i < 16; ++i) weight[i] = 0.25f * sigma2 + xb[i] * xb[i];
-        }
-        for (int i = 0; i < 16; ++i) waux[i] = sqrtf(weight[i]);
-        for (int k = 0; k < 2; ++k) signs[k] = qn_iq_signs(xb + 8 * k, xval + 8 * k);
         float scale;
-        if (!qn_lattice_fit(&cfg, xval, weight, waux, L, idx, &scale)) {
-            scales[ib] = 0;
-            continue;
-        }
-        if (scale < 0) {
-            scale = -scale;
-            for (int k = 0; k < 2; ++k) signs[k] = (uint8_t)~signs[k];
-        }
+        scales[ib] = 0;
+        if (!qn_iq_fit_sub_block(&cfg, xbl + 16 * ib, qwbl ? qwbl + 16 * ib : NULL, sigma2, signs, idx, &scale)) continue;
         for (int k = 0; k < 2; ++k) {
             const int i8 = 2 * ib + k;
             y->qs[i8] = (uint8_t)(idx[k] & 255);
@@ -135,45 +101,19 @@ static void iq2_s_block(const qn_iq_grid *grid, const float *xbl, const float *q
         scales[ib] = scale;
         max_scale = QN_MAX(max_scale, scale);
     }
-    if (!max_scale) return;
-    const float d = max_scale / 31;
-    y->d = qn_fp32_to_fp16(d * 0.9875f);
-    const float id = 1 / d;
-    for (int ib = 0; ib < QK_K / 16; ++ib) {
-        const int l = qn_iq_scale_code(id, scales[ib], 15);
-        if (ib % 2 == 0) y->scales[ib / 2] = (uint8_t)l;
-        else y->scales[ib / 2] |= (uint8_t)(l << 4);
-    }
+    if (max_scale) iq2_16_scales(scales, max_scale, 0.9875f, &y->d, y->scales);
 }
 
 /* XXS and XS have no rule without importance weights (ggml asserts): callers check
  * qn_quantize_requires_imatrix, and qn_quantize_prepare has built the grid. */
 void qn_quantize_iq2_xxs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const qn_iq_grid *grid = qn_iq_grid_get(QN_GRID_IQ2_XXS);
-    if (!grid || !imatrix) return;
-    block_iq2_xxs *y = (block_iq2_xxs *)dst;
-    const int64_t nb = n_per_row / QK_K;
-    for (int64_t r = 0; r < nrow; ++r) {
-        for (int64_t i = 0; i < nb; ++i) iq2_xxs_block(grid, src + r * n_per_row + i * QK_K, imatrix + i * QK_K, y++);
-    }
+    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ2_XXS, iq2_xxs_block, sizeof(block_iq2_xxs), src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq2_xs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const qn_iq_grid *grid = qn_iq_grid_get(QN_GRID_IQ2_XS);
-    if (!grid || !imatrix) return;
-    block_iq2_xs *y = (block_iq2_xs *)dst;
-    const int64_t nb = n_per_row / QK_K;
-    for (int64_t r = 0; r < nrow; ++r) {
-        for (int64_t i = 0; i < nb; ++i) iq2_xs_block(grid, src + r * n_per_row + i * QK_K, imatrix + i * QK_K, y++);
-    }
+    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ2_XS, iq2_xs_block, sizeof(block_iq2_xs), src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq2_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const qn_iq_grid *grid = qn_iq_grid_get(QN_GRID_IQ2_S);
-    if (!grid) return;
-    block_iq2_s *y = (block_iq2_s *)dst;
-    const int64_t nb = n_per_row / QK_K;
-    for (int64_t r = 0; r < nrow; ++r) {
-        for (int64_t i = 0; i < nb; ++i) iq2_s_block(grid, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
-    }
+    qn_iq_quantize_rows(QN_GRID_IQ2_S, iq2_s_block, sizeof(block_iq2_s), src, dst, nrow, n_per_row, imatrix);
 }

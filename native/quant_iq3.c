@@ -4,41 +4,22 @@
 #include "kernels.h"
 #include "quant_iq_lattice.h"
 
-static void iq3_weights(const float *xb, const float *qw, float sigma2, float *weight, float *waux) {
-    if (qw) {
-        for (int i = 0; i < 32; ++i) weight[i] = qw[i] * sqrtf(sigma2 + xb[i] * xb[i]);
-    } else {
-        for (int i = 0; i < 32; ++i) weight[i] = xb[i] * xb[i];
-    }
-    for (int i = 0; i < 32; ++i) waux[i] = sqrtf(weight[i]);
-}
-
 /* IQ3_XXS: 64 8-bit grid indices, then per 32 elements a word of four 7-bit sign groups (even
  * parity) and the scale in bits 28-31. */
-static void iq3_xxs_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, block_iq3_xxs *y) {
-    const qn_lattice_cfg cfg = {grid, 32, 8, -15, 15, 0.2f, 1e-8f, false, false, false, false};
-    float scales[QK_K / 32], weight[32], waux[32], xval[32];
-    int8_t L[32];
+static void iq3_xxs_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {grid, 32, 8, -15, 15, 0.2f, 1e-8f, false, false, false, false, true, QN_IQ_X2};
+    block_iq3_xxs *y = (block_iq3_xxs *)out;
+    float scales[QK_K / 32], max_scale = 0;
     uint16_t idx[8];
     uint8_t signs[4];
-    uint8_t q3[3 * QK_K / 8] = {0};
+    uint8_t q3[QK_K / 4] = {0};
     uint32_t scales_and_signs[QK_K / 32] = {0};
     y->d = qn_fp32_to_fp16(0.f);
-    float max_scale = 0;
     const float sigma2 = 2 * qn_iq_sumx2(xbl) / QK_K;
     for (int ib = 0; ib < QK_K / 32; ++ib) {
-        const float *xb = xbl + 32 * ib;
-        iq3_weights(xb, qwbl ? qwbl + 32 * ib : NULL, sigma2, weight, waux);
-        for (int k = 0; k < 4; ++k) signs[k] = qn_iq_signs_even(xb + 8 * k, weight + 8 * k, xval + 8 * k);
         float scale;
-        if (!qn_lattice_fit(&cfg, xval, weight, waux, L, idx, &scale)) {
-            scales[ib] = 0;
-            continue;
-        }
-        if (scale < 0) {
-            scale = -scale;
-            for (int k = 0; k < 4; ++k) signs[k] = (uint8_t)(~signs[k] & 127);
-        }
+        scales[ib] = 0;
+        if (!qn_iq_fit_sub_block(&cfg, xbl + 32 * ib, qwbl ? qwbl + 32 * ib : NULL, sigma2, signs, idx, &scale)) continue;
         for (int k = 0; k < 8; ++k) q3[8 * ib + k] = (uint8_t)idx[k];
         scales_and_signs[ib] = signs[0] | (uint32_t)signs[1] << 7 | (uint32_t)signs[2] << 14 | (uint32_t)signs[3] << 21;
         scales[ib] = scale;
@@ -52,7 +33,7 @@ static void iq3_xxs_block(const qn_iq_grid *grid, const float *xbl, const float 
     y->d = qn_fp32_to_fp16(d * 1.0125f);
     const float id = 1 / d;
     for (int ib = 0; ib < QK_K / 32; ++ib) scales_and_signs[ib] |= (uint32_t)qn_iq_scale_code(id, scales[ib], 15) << 28;
-    memcpy(y->qs, q3, QK_K / 4);
+    memcpy(y->qs, q3, sizeof(q3));
     memcpy(y->qs + QK_K / 4, scales_and_signs, sizeof(scales_and_signs));
 }
 
@@ -60,30 +41,20 @@ static void iq3_xxs_block(const qn_iq_grid *grid, const float *xbl, const float 
  * ggml advances the qs and signs cursors only past sub-blocks it stores, so after an all-zero
  * sub-block the following ones move up into its place (an upstream bug: readers then take them for
  * the wrong sub-block). Byte identity means we do the same. */
-static void iq3_s_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, block_iq3_s *y) {
-    const qn_lattice_cfg cfg = {grid, 32, 8, -9, 9, 0.2f, 0, false, true, true, false};
-    float scales[QK_K / 32], weight[32], waux[32], xval[32];
-    int8_t L[32];
+static void iq3_s_block(const qn_iq_grid *grid, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {grid, 32, 8, -9, 9, 0.2f, 0, false, true, true, false, false, QN_IQ_X2};
+    block_iq3_s *y = (block_iq3_s *)out;
+    float scales[QK_K / 32], max_scale = 0;
     uint16_t idx[8];
     uint8_t signs[4];
     memset(y, 0, sizeof(*y));
     y->d = qn_fp32_to_fp16(0.f);
     uint8_t *qs = y->qs, *signs_out = y->signs;
-    float max_scale = 0;
     const float sigma2 = 2 * qn_iq_sumx2(xbl) / QK_K;
     for (int ib = 0; ib < QK_K / 32; ++ib) {
-        const float *xb = xbl + 32 * ib;
-        iq3_weights(xb, qwbl ? qwbl + 32 * ib : NULL, sigma2, weight, waux);
-        for (int k = 0; k < 4; ++k) signs[k] = qn_iq_signs(xb + 8 * k, xval + 8 * k);
         float scale;
-        if (!qn_lattice_fit(&cfg, xval, weight, waux, L, idx, &scale)) {
-            scales[ib] = 0;
-            continue;
-        }
-        if (scale < 0) {
-            scale = -scale;
-            for (int k = 0; k < 4; ++k) signs[k] = (uint8_t)~signs[k];
-        }
+        scales[ib] = 0;
+        if (!qn_iq_fit_sub_block(&cfg, xbl + 32 * ib, qwbl ? qwbl + 32 * ib : NULL, sigma2, signs, idx, &scale)) continue;
         for (int k = 0; k < 8; ++k) {
             qs[k] = (uint8_t)(idx[k] & 255);
             y->qh[ib] |= (uint8_t)((idx[k] >> 8) << k);
@@ -106,21 +77,9 @@ static void iq3_s_block(const qn_iq_grid *grid, const float *xbl, const float *q
 }
 
 void qn_quantize_iq3_xxs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const qn_iq_grid *grid = qn_iq_grid_get(QN_GRID_IQ3_XXS);
-    if (!grid) return;
-    block_iq3_xxs *y = (block_iq3_xxs *)dst;
-    const int64_t nb = n_per_row / QK_K;
-    for (int64_t r = 0; r < nrow; ++r) {
-        for (int64_t i = 0; i < nb; ++i) iq3_xxs_block(grid, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
-    }
+    qn_iq_quantize_rows(QN_GRID_IQ3_XXS, iq3_xxs_block, sizeof(block_iq3_xxs), src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq3_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    const qn_iq_grid *grid = qn_iq_grid_get(QN_GRID_IQ3_S);
-    if (!grid) return;
-    block_iq3_s *y = (block_iq3_s *)dst;
-    const int64_t nb = n_per_row / QK_K;
-    for (int64_t r = 0; r < nrow; ++r) {
-        for (int64_t i = 0; i < nb; ++i) iq3_s_block(grid, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
-    }
+    qn_iq_quantize_rows(QN_GRID_IQ3_S, iq3_s_block, sizeof(block_iq3_s), src, dst, nrow, n_per_row, imatrix);
 }

@@ -3,6 +3,7 @@
  * candidate with the best weighted correlation, then re-fit the scale on the snapped levels. */
 #include "quant_iq_lattice.h"
 #include "quant_search.h"
+#include "kernels.h"
 
 #include <float.h>
 
@@ -69,7 +70,10 @@ static void correlate(int n, const float *xval, const float *weight, const int8_
     *sumq2 = s2;
 }
 
-bool qn_lattice_fit(const qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
+/* Fits xval (magnitudes, possibly one negated by the sign-parity rule) with weights and waux =
+ * sqrt(weights). Returns false for a zero sub-block. Otherwise L holds levels on the grid, idx the grid
+ * point of each group and *scale the fitted scale (negative only in degenerate cases). */
+static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
                     int8_t *L, uint16_t *idx, float *scale_out) {
     const qn_iq_grid *g = c->grid;
     const int ngroups = c->n / g->dim;
@@ -130,7 +134,7 @@ bool qn_lattice_fit(const qn_lattice_cfg *c, const float *xval, const float *wei
     return true;
 }
 
-uint8_t qn_iq_signs_even(const float *x, const float *weight, float *xval) {
+static uint8_t signs_even(const float *x, const float *weight, float *xval) {
     int nflip = 0;
     uint8_t s = 0;
     for (int i = 0; i < 8; ++i) {
@@ -158,7 +162,7 @@ uint8_t qn_iq_signs_even(const float *x, const float *weight, float *xval) {
     return s & 127;
 }
 
-uint8_t qn_iq_signs(const float *x, float *xval) {
+static uint8_t signs_all(const float *x, float *xval) {
     uint8_t s = 0;
     for (int i = 0; i < 8; ++i) {
         if (x[i] >= 0) {
@@ -180,4 +184,41 @@ float qn_iq_sumx2(const float *x) {
 int qn_iq_scale_code(float id, float scale, int max_code) {
     const int l = qn_nearest_int(0.5f * (id * scale - 1));
     return QN_MAX(0, QN_MIN(max_code, l));
+}
+
+bool qn_iq_fit_sub_block(const qn_lattice_cfg *c, const float *x, const float *qw, float sigma2, uint8_t *signs,
+                         uint16_t *idx, float *scale) {
+    float weight[32], waux[32], xval[32] = {0}; /* every element is set: n is a multiple of 8 */
+    int8_t L[32];
+    const int n = c->n;
+    if (qw) {
+        for (int i = 0; i < n; ++i) weight[i] = qw[i] * sqrtf(sigma2 + x[i] * x[i]);
+    } else if (c->no_weights == QN_IQ_QUARTER_SIGMA2_PLUS_X2) {
+        for (int i = 0; i < n; ++i) weight[i] = 0.25f * sigma2 + x[i] * x[i];
+    } else {
+        for (int i = 0; i < n; ++i) weight[i] = x[i] * x[i];
+    }
+    for (int i = 0; i < n; ++i) waux[i] = sqrtf(weight[i]);
+    for (int k = 0; k < n / 8; ++k) {
+        signs[k] = c->even_signs ? signs_even(x + 8 * k, weight + 8 * k, xval + 8 * k) : signs_all(x + 8 * k, xval + 8 * k);
+    }
+    if (!lattice_fit(c, xval, weight, waux, L, idx, scale)) return false;
+    if (*scale < 0) {
+        *scale = -*scale;
+        for (int k = 0; k < n / 8; ++k) signs[k] = (uint8_t)(c->even_signs ? ~signs[k] & 127 : ~signs[k]);
+    }
+    return true;
+}
+
+void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, size_t block_bytes, const float *src, void *dst,
+                         int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    const qn_iq_grid *grid = qn_iq_grid_get(grid_id);
+    if (!grid) return;
+    uint8_t *y = (uint8_t *)dst;
+    const int64_t nb = n_per_row / QK_K;
+    for (int64_t r = 0; r < nrow; ++r) {
+        for (int64_t i = 0; i < nb; ++i, y += block_bytes) {
+            block(grid, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 /* The search shared by IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S: fit one sub-block of magnitudes
  * to a lattice grid (groups of 8 or 4 coordinates, each grid point's coordinates odd levels 2l+1)
- * under one scale. The types differ only in the settings below and in how they pack the result. */
+ * under one scale. The types differ only in the settings below and in how they pack the result.
+ * Also the row driver of every IQ1/IQ2/IQ3 type. */
 #ifndef QN_QUANT_IQ_LATTICE_H
 #define QN_QUANT_IQ_LATTICE_H
 
@@ -17,25 +18,29 @@ typedef struct {
     bool start_off_grid;        /* IQ3_S: groups count as off the grid until a candidate is accepted */
     bool refit_every_group;     /* the final re-fit snaps every group, not only those off the grid */
     bool refit_even_if_on_grid; /* IQ2_XXS: re-fit whenever the scale is positive */
+    /* ggml's signs for IQ2_XXS, IQ2_XS and IQ3_XXS: 7 bits per group of 8 with an even count of
+     * negatives (an odd count leaves the element with the smallest weight*x*x positive); IQ2_S and
+     * IQ3_S keep all 8. */
+    bool even_signs;
+    enum { QN_IQ_NEEDS_WEIGHTS, QN_IQ_QUARTER_SIGMA2_PLUS_X2, QN_IQ_X2 } no_weights; /* without an imatrix */
 } qn_lattice_cfg;
 
-/* Fits xval (magnitudes, possibly one negated by the sign-parity rule) with weights and waux =
- * sqrt(weights). Returns false for a zero sub-block. Otherwise L holds levels on the grid, idx the grid
- * point of each group and *scale the fitted scale (negative only in degenerate cases, where the
- * caller flips the signs as ggml does). */
-bool qn_lattice_fit(const qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
-                    int8_t *L, uint16_t *idx, float *scale);
-
-/* ggml's sign handling for IQ2_XXS, IQ2_XS and IQ3_XXS: xval = |x| for one group of 8, and when the
- * number of negatives is odd the element with the smallest weight*x*x keeps its sign, so that 7 bits
- * describe the signs. Returns those 7 bits. */
-uint8_t qn_iq_signs_even(const float *x, const float *weight, float *xval);
-/* IQ2_S and IQ3_S keep all 8 sign bits. */
-uint8_t qn_iq_signs(const float *x, float *xval);
+/* One sub-block of x (c->n elements): its weights (qw * sqrt(sigma2 + x^2), or the type's rule
+ * without importance weights qw), a sign byte per group of 8, and the lattice fit of the magnitudes.
+ * Returns false for a zero sub-block. Otherwise idx holds the grid point of each group and *scale the
+ * fitted scale, made positive as ggml does (flipping the signs when it came out negative). */
+bool qn_iq_fit_sub_block(const qn_lattice_cfg *c, const float *x, const float *qw, float sigma2, uint8_t *signs,
+                         uint16_t *idx, float *scale);
 
 /* Sum of squares of a 256 super-block, in order. */
 float qn_iq_sumx2(const float *x);
 /* The fitted sub-block scale as a 4-bit code under d's inverse id (ggml's 0.5*(id*scale - 1)). */
 int qn_iq_scale_code(float id, float scale, int max_code);
+
+/* Quantizes rows super-block by super-block with the type's block function (imatrix: n_per_row
+ * values or NULL). */
+typedef void (*qn_iq_block_fn)(const qn_iq_grid *g, const float *x, const float *qw, void *y);
+void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, size_t block_bytes, const float *src, void *dst,
+                         int64_t nrow, int64_t n_per_row, const float *imatrix);
 
 #endif
