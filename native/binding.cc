@@ -348,7 +348,6 @@ Napi::Object Info(Napi::Env env) {
     e.Set("name", Napi::String::New(env, tr->name));
     e.Set("blockSize", Napi::Number::New(env, tr->block_size));
     e.Set("typeSize", Napi::Number::New(env, tr->type_size));
-    e.Set("requiresImatrix", Napi::Boolean::New(env, qn_quantize_requires_imatrix(t)));
     types.Set(std::to_string(t), e);
   }
   o.Set("types", types);
