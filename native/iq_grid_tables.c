@@ -1,7 +1,8 @@
 /* The lattice grids of the IQ1/IQ2/IQ3 types: data, copied value for value from llama.cpp's
- * ggml/src/ggml-quants.c (iq2xs_init_impl and iq3xs_init_impl, tables kgrid_2bit_256, kgrid_2bit_512, kgrid_2bit_1024, kgrid_1bit_2048, kgrid_256, kgrid_512;
- * llama.cpp as shipped in node-llama-cpp 3.21.1). Entry k packs the levels of one grid point, 2 bits
- * (IQ1/IQ2, 8 coordinates) or 3 bits (IQ3, 4 coordinates) each, first coordinate in the low bits.
+ * ggml/src/ggml-quants.c (iq2xs_init_impl and iq3xs_init_impl, tables kgrid_2bit_256, kgrid_2bit_512,
+ * kgrid_2bit_1024, kgrid_1bit_2048, kgrid_256, kgrid_512; llama.cpp as shipped in node-llama-cpp 3.21.1).
+ * Entry k packs the levels of one grid point, 2 bits (IQ1/IQ2, 8 coordinates) or 3 bits (IQ3, 4
+ * coordinates) each, first coordinate in the low bits.
  * Everything else the types need (maps, neighbour lists, dequantization grids) is derived from these
  * in iq_grid.c. */
 #include "iq_grid.h"
