@@ -2,7 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { quantizeRows } from '../src/api.js';
-import { GgmlType } from '../src/ggml-types.js';
+import { GgmlType, ggmlTypeByName, rowBytes } from '../src/ggml-types.js';
 import { loadNative, resolveSimd } from '../src/native.js';
 import { DATASETS, Rng, rows } from './helpers/data.js';
 import { runCli } from './helpers/cli.js';
@@ -36,6 +36,14 @@ describe('SIMD paths', () => {
     for (const type of ['q8_0', 'q4_0', 'q4_K', 'q6_K', 'iq4_xs']) {
       const outs = await Promise.all(native.info.simdAvailable.map((simd) => quantizeRows(type, x, 4096, { simd, threads: 2 })));
       for (const o of outs) expect(o.equals(outs[0]!)).toBe(true);
+    }
+  });
+  it('the types ggml quantizes only with importance weights are refused without them, and run with them', async () => {
+    const x = rows(DATASETS.normal!, new Rng(4), 2, 256);
+    for (const type of ['iq2_xxs', 'iq2_xs', 'iq1_s']) {
+      await expect(quantizeRows(type, x, 256)).rejects.toMatchObject({ code: 'E_NEEDS_IMATRIX' });
+      const out = await quantizeRows(type, x, 256, { imatrix: new Float32Array(256).fill(1) });
+      expect(out.length).toBe(2 * rowBytes(ggmlTypeByName(type)!.id, 256)!);
     }
   });
 });
