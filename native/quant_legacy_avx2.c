@@ -364,6 +364,7 @@ qn_quantize_fn qn_avx2_quantize(int type) {
     case QN_TQ2_0: return tq2_0_avx2;
     case QN_F16: return qn_avx2_convert_quantize(type);
     case QN_MXFP4: case QN_NVFP4: return qn_avx2_fp4_quantize(type);
+    case QN_Q1_0: case QN_Q2_0: return qn_avx2_low_bit_quantize(type);
     default: return qn_avx2_k_quantize(type);
     }
 }

@@ -22,6 +22,7 @@ qn_quantize_fn qn_avx2_quantize(int type);   /* quant_legacy_avx2.c, then the K-
 qn_quantize_fn qn_avx2_k_quantize(int type); /* quant_k_avx2.c: the lane kernels */
 qn_quantize_fn qn_avx2_convert_quantize(int type); /* convert_avx2.c: F16 */
 qn_quantize_fn qn_avx2_fp4_quantize(int type);     /* quant_fp4_avx2.c: MXFP4, NVFP4 */
+qn_quantize_fn qn_avx2_low_bit_quantize(int type); /* quant_low_bit_avx2.c: Q1_0, Q2_0 */
 qn_quantize_fn qn_avx512_quantize(int type);       /* quant_k_avx512.c: the lane kernels, else AVX2 */
 qn_dequantize_fn qn_avx2_dequantize(int type);
 qn_find_invalid_fn qn_avx2_find_invalid(int type);
