@@ -12,19 +12,7 @@
 
 #if QN_HAVE_AVX2_BUILD
 
-#include <immintrin.h>
-
-static inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
-
-/* Largest |x| of n elements (a multiple of 8); a NaN never wins, as `amax < fabsf(v)` is false for it. */
-static inline float absmax(const float *x, int n) {
-    __m256 m = _mm256_setzero_ps();
-    for (int j = 0; j < n; j += 8) m = _mm256_max_ps(abs8(_mm256_loadu_ps(x + j)), m);
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-    return _mm_cvtss_f32(h);
-}
+#include "avx2_util.h"
 
 typedef struct {
     __m256 err;
@@ -43,9 +31,9 @@ static inline void best_indices(const float *x, int n, float d, int32_t *idx) {
     for (int i = 0; i < 8; ++i) v[i] = _mm256_set1_ps(qn_kvalues_fp4[i] * d);
     for (int j = 0; j < n; j += 8) {
         const __m256 xv = _mm256_loadu_ps(x + j);
-        const __m256 a = abs8(xv);
+        const __m256 a = vabs(xv);
         pick8 c[8];
-        for (int i = 0; i < 8; ++i) c[i] = (pick8){abs8(_mm256_sub_ps(v[i], a)), _mm256_set1_epi32(i)};
+        for (int i = 0; i < 8; ++i) c[i] = (pick8){vabs(_mm256_sub_ps(v[i], a)), _mm256_set1_epi32(i)};
         const pick8 best = pick(pick(pick(c[0], c[1]), pick(c[2], c[3])), pick(pick(c[4], c[5]), pick(c[6], c[7])));
         const __m256i negative = _mm256_castps_si256(_mm256_cmp_ps(xv, _mm256_setzero_ps(), _CMP_LT_OQ));
         const __m256i nonzero = _mm256_cmpgt_epi32(best.idx, _mm256_setzero_si256());
@@ -61,7 +49,7 @@ static void mxfp4_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_
     int32_t idx[32];
     for (int64_t i = 0; i < nb; ++i, ++y) {
         const float *x = src + 32 * i;
-        const uint8_t e = qn_mxfp4_exponent(absmax(x, 32));
+        const uint8_t e = qn_mxfp4_exponent(absmax_n(x, 32));
         y->e = e;
         best_indices(x, 32, qn_e8m0_to_fp32_half(e), idx);
         for (int j = 0; j < 16; ++j) y->qs[j] = (uint8_t)(idx[j] | idx[16 + j] << 4);
@@ -76,7 +64,7 @@ static void nvfp4_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_
     for (int64_t i = 0; i < nb; ++i, ++y) {
         for (int s = 0; s < 4; ++s) {
             const float *x = src + 64 * i + 16 * s;
-            const uint8_t ue = qn_fp32_to_ue4m3(absmax(x, 16) / 6.0f);
+            const uint8_t ue = qn_fp32_to_ue4m3(absmax_n(x, 16) / 6.0f);
             y->d[s] = ue;
             best_indices(x, 16, qn_ue4m3_to_fp32(ue), idx);
             for (int j = 0; j < 8; ++j) y->qs[8 * s + j] = (uint8_t)(idx[j] | idx[8 + j] << 4);

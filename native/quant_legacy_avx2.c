@@ -7,7 +7,7 @@
 #include "simd_kernels.h"
 
 #if QN_HAVE_AVX2_BUILD
-#include <immintrin.h>
+#include "avx2_util.h"
 
 static inline bool block_is_finite(const __m256 v[4]) {
     const __m256i exp_mask = _mm256_set1_epi32(0x7f800000);
@@ -17,24 +17,6 @@ static inline bool block_is_finite(const __m256 v[4]) {
         any = _mm256_or_si256(any, _mm256_cmpeq_epi32(e, exp_mask));
     }
     return _mm256_testz_si256(any, any);
-}
-
-static inline float hmax8(__m256 m) {
-    __m128 r = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    r = _mm_max_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_max_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-static inline __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
-
-/* C's roundf (half away from zero), exactly: v - trunc(v) is exact, so the tie test is too. */
-static inline __m256 round_half_away(__m256 v) {
-    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 frac = vabs(_mm256_sub_ps(v, t));
-    const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
-    return _mm256_add_ps(t, _mm256_and_ps(up, one));
 }
 
 /* Keeps the low byte of each of 32 int32 lanes (4 vectors, elements in order), as C's int -> int8_t

@@ -7,9 +7,7 @@
 
 #if QN_HAVE_AVX2_BUILD
 
-#include <immintrin.h>
-
-static inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+#include "avx2_util.h"
 
 static inline void transpose8(__m256 r[8]) {
     const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -40,7 +38,7 @@ static void q1_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
         __m256 sum = _mm256_setzero_ps();
         for (int j = 0; j < 128; j += 8) {
             __m256 r[8];
-            for (int b = 0; b < 8; ++b) r[b] = abs8(_mm256_loadu_ps(x + 128 * b + j));
+            for (int b = 0; b < 8; ++b) r[b] = vabs(_mm256_loadu_ps(x + 128 * b + j));
             transpose8(r); /* r[k]: element j + k of each block */
             for (int k = 0; k < 8; ++k) sum = _mm256_add_ps(sum, r[k]);
         }
@@ -61,28 +59,15 @@ static void q1_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_r
     if (ib < nb) qn_quantize_q1_0(src + 128 * ib, y + ib, 1, 128 * (nb - ib), NULL);
 }
 
-static inline __m256 round_half_away(__m256 v) {
-    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 up = _mm256_cmp_ps(abs8(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
-    return _mm256_add_ps(t, _mm256_and_ps(up, one));
-}
-
 static void q2_0_avx2(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     (void)imatrix;
     const int64_t nb = nrow * (n_per_row / 64);
     block_q2_0 *y = (block_q2_0 *)dst;
     for (int64_t ib = 0; ib < nb; ++ib) {
         const float *x = src + 64 * ib;
-        __m256 v[8], m = _mm256_setzero_ps();
-        for (int k = 0; k < 8; ++k) {
-            v[k] = _mm256_loadu_ps(x + 8 * k);
-            m = _mm256_max_ps(abs8(v[k]), m); /* a NaN never wins, as `a > amax` is false for it */
-        }
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-        const float d = _mm_cvtss_f32(h);
+        __m256 v[8];
+        for (int k = 0; k < 8; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+        const float d = absmax_n(x, 64); /* `a > amax` from 0: a NaN never wins */
         const float id = d > 0.0f ? 1.0f / d : 0.0f;
         y[ib].d = qn_fp32_to_fp16(d);
         const __m256 vid = _mm256_set1_ps(id);

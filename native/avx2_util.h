@@ -1,0 +1,34 @@
+/* Small AVX2 helpers shared by the AVX2 twins; include only from translation units built with AVX2. */
+#ifndef QN_AVX2_UTIL_H
+#define QN_AVX2_UTIL_H
+
+#include <immintrin.h>
+
+static inline __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+/* The largest of eight lanes (no lane may be NaN). */
+static inline float hmax8(__m256 m) {
+    __m128 r = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    r = _mm_max_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_max_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/* C's roundf (half away from zero), exactly: v - trunc(v) is exact, so the tie test is too. */
+static inline __m256 round_half_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = vabs(_mm256_sub_ps(v, t));
+    const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
+    return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+/* Largest |x| of n elements (a multiple of 8), as `if (amax < fabsf(v)) amax = fabsf(v)` from 0: a NaN
+ * never wins (max_ps returns its second operand when the first is NaN). */
+static inline float absmax_n(const float *x, int n) {
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < n; j += 8) m = _mm256_max_ps(vabs(_mm256_loadu_ps(x + j)), m);
+    return hmax8(m);
+}
+
+#endif
