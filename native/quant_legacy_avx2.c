@@ -162,6 +162,73 @@ static inline void pack_5bit_avx2(const __m256i q[4], uint8_t *qs, uint8_t *qh) 
     memcpy(qh, &h, 4);
 }
 
+/* Minimum and maximum of each of eight consecutive blocks, lane b holding block b. */
+static inline void group_min_max(const float *x, __m256 *vmin, __m256 *vmax) {
+    __m256 lo[8], hi[8];
+    for (int b = 0; b < 8; ++b) {
+        __m256 v[4];
+        load_block(x + 32 * b, v);
+        lo[b] = _mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3]));
+        hi[b] = _mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3]));
+    }
+    *vmax = hmax8x8(hi);
+    for (int b = 0; b < 8; ++b) lo[b] = _mm256_sub_ps(_mm256_setzero_ps(), lo[b]);
+    *vmin = _mm256_sub_ps(_mm256_setzero_ps(), hmax8x8(lo));
+}
+
+/* Q4_0 on eight finite blocks in one pass. The reference's max is the first element of largest magnitude;
+ * from each block's min and max that is max when max > -min and min when -min > max; only a block holding
+ * both +a and -a needs its elements scanned. While every level t = trunc(x * id + 8.5) lies in 0..127 the
+ * reference's int8 conversion is the identity and its clamp is min(t, 15). For finite blocks with a normal
+ * d, t lies in 0..16; any t outside 0..127 (from a NaN or Inf element, or a subnormal d) sends the group
+ * back to the reference: returns false then. */
+static bool q4_0_group8(const float *x, block_q4_0 *y) {
+    __m256 vmin, vmax;
+    group_min_max(x, &vmin, &vmax);
+    const __m256 neg_min = _mm256_sub_ps(_mm256_setzero_ps(), vmin);
+    const __m256 amax = _mm256_max_ps(vmax, neg_min);
+    __m256 max = _mm256_blendv_ps(vmin, vmax, _mm256_cmp_ps(vmax, neg_min, _CMP_GT_OQ));
+    const __m256 tie = _mm256_cmp_ps(vmax, neg_min, _CMP_EQ_OQ);
+    max = _mm256_andnot_ps(tie, max);
+    int ties = _mm256_movemask_ps(_mm256_and_ps(tie, _mm256_cmp_ps(amax, _mm256_setzero_ps(), _CMP_GT_OQ)));
+    if (ties) {
+        float m[8], a[8];
+        _mm256_storeu_ps(m, max);
+        _mm256_storeu_ps(a, amax);
+        for (; ties; ties &= ties - 1) {
+            const int b = __builtin_ctz((unsigned)ties);
+            __m256 v[4];
+            load_block(x + 32 * b, v);
+            m[b] = first_at_magnitude(x + 32 * b, v, a[b]);
+        }
+        max = _mm256_loadu_ps(m);
+    }
+    const __m256 d = _mm256_div_ps(max, _mm256_set1_ps(-8.0f));
+    uint16_t dh[8];
+    float ids[8];
+    group_scales(d, dh, ids);
+    const __m256 bias = _mm256_set1_ps(8.5f);
+    const __m256i fifteen = _mm256_set1_epi8(15);
+    const __m256i order = _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7);
+    __m256i bad = _mm256_setzero_si256();
+    for (int b = 0; b < 8; ++b) {
+        __m256 v[4];
+        __m256i t[4];
+        load_block(x + 32 * b, v);
+        const __m256 id = _mm256_broadcast_ss(ids + b);
+        for (int k = 0; k < 4; ++k) t[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], id), bias));
+        /* Pairs element j with j + 16: bytes of lane 0 are x0-3 x16-19 x8-11 x24-27, lane 1 the next fours. */
+        const __m256i ac = _mm256_packs_epi32(t[0], t[2]), bd = _mm256_packs_epi32(t[1], t[3]);
+        bad = _mm256_or_si256(bad, _mm256_or_si256(ac, bd));
+        const __m256i q = _mm256_min_epu8(_mm256_packus_epi16(ac, bd), fifteen);
+        const __m256i pairs = _mm256_or_si256(q, _mm256_srli_epi64(q, 28));
+        const __m256i packed = _mm256_permutevar8x32_epi32(pairs, order);
+        y[b].d = dh[b];
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm256_castsi256_si128(packed));
+    }
+    return _mm256_testz_si256(bad, _mm256_set1_epi16((short)0xFF80));
+}
+
 /* Q4_0 and Q5_0: d = max / -divisor from the first element of largest magnitude. Eight blocks at a time. */
 static void signed_max_avx2(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row) {
     const bool five = type == QN_Q5_0;
@@ -174,6 +241,11 @@ static void signed_max_avx2(int type, const float *src, void *dst, int64_t nrow,
     for (int64_t ib = 0; ib < nb;) {
         const float *x = src + QK32 * ib;
         const int group = nb - ib >= 8 ? 8 : 1;
+        if (!five && group == 8) {
+            if (!q4_0_group8(x, (block_q4_0 *)y + ib)) reference(x, y + ib * bytes, 1, 8 * QK32, NULL);
+            ib += 8;
+            continue;
+        }
         float amax[8], max[8], ids[8];
         uint16_t dh[8];
         bool finite = true;
