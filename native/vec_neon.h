@@ -15,6 +15,9 @@ static inline void vf_store(float *p, vf a) { vst1q_f32(p, a); }
 static inline vf vf_set(float a) { return vdupq_n_f32(a); }
 static inline vf vf_add(vf a, vf b) { return vaddq_f32(a, b); }
 static inline vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
+/* For finite operands only (NaN and signed-zero rules differ between ISAs). */
+static inline vf vf_min(vf a, vf b) { return vminq_f32(a, b); }
+static inline vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
 static inline vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
 static inline vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
 static inline vf vf_sqrt(vf a) { return vsqrtq_f32(a); }
