@@ -3,6 +3,7 @@
 #define QN_AVX2_UTIL_H
 
 #include <immintrin.h>
+#include <stddef.h>
 
 static inline __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
@@ -29,6 +30,26 @@ static inline float absmax_n(const float *x, int n) {
     __m256 m = _mm256_setzero_ps();
     for (int j = 0; j < n; j += 8) m = _mm256_max_ps(vabs(_mm256_loadu_ps(x + j)), m);
     return hmax8(m);
+}
+
+/* dst row c = column c of the 8x8 tile whose row r starts at src + r * ss (32-bit elements). */
+static inline void tile_transpose8(const float *src, size_t ss, float *dst, size_t ds) {
+    __m256 r[8], t[8], u[8];
+    for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + k * ss);
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; ++k) {
+        _mm256_storeu_ps(dst + k * ds, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+        _mm256_storeu_ps(dst + (k + 4) * ds, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+    }
 }
 
 #endif

@@ -4,6 +4,7 @@
 #define QN_VEC_AVX2_H
 
 #include <immintrin.h>
+#include "avx2_util.h"
 
 #define QN_LANES 8
 
@@ -71,5 +72,8 @@ static inline vf vf_lut16(const float *table, vi idx) {
     const vf hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), idx);
     return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7))));
 }
+
+/* dst row c = column c of the 8x8 tile whose row r starts at src + r * ss (32-bit elements). */
+static inline void tile_transpose(const float *src, size_t ss, float *dst, size_t ds) { tile_transpose8(src, ss, dst, ds); }
 
 #endif

@@ -5,6 +5,7 @@
 #define QN_VEC_AVX512_H
 
 #include <immintrin.h>
+#include "avx2_util.h"
 
 #define QN_LANES 16
 
@@ -65,5 +66,12 @@ static inline vi vf_nearest_int(vf x) {
 
 /* table[idx] for idx in 0..15: one permute. */
 static inline vf vf_lut16(const float *table, vi idx) { return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(table)); }
+
+/* dst row c = column c of the 16x16 tile whose row r starts at src + r * ss (32-bit elements), as
+ * four 8x8 transposes. */
+static inline void tile_transpose(const float *src, size_t ss, float *dst, size_t ds) {
+    for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b) tile_transpose8(src + 8 * a * ss + 8 * b, ss, dst + 8 * b * ds + 8 * a, ds);
+}
 
 #endif

@@ -66,4 +66,14 @@ static inline vf vf_lut16(const float *table, vi idx) {
     return vld1q_f32(v);
 }
 
+/* dst row c = column c of the 4x4 tile whose row r starts at src + r * ss (32-bit elements). */
+static inline void tile_transpose(const float *src, size_t ss, float *dst, size_t ds) {
+    const float32x4x2_t p01 = vtrnq_f32(vld1q_f32(src), vld1q_f32(src + ss));
+    const float32x4x2_t p23 = vtrnq_f32(vld1q_f32(src + 2 * ss), vld1q_f32(src + 3 * ss));
+    vst1q_f32(dst, vcombine_f32(vget_low_f32(p01.val[0]), vget_low_f32(p23.val[0])));
+    vst1q_f32(dst + ds, vcombine_f32(vget_low_f32(p01.val[1]), vget_low_f32(p23.val[1])));
+    vst1q_f32(dst + 2 * ds, vcombine_f32(vget_high_f32(p01.val[0]), vget_high_f32(p23.val[0])));
+    vst1q_f32(dst + 3 * ds, vcombine_f32(vget_high_f32(p01.val[1]), vget_high_f32(p23.val[1])));
+}
+
 #endif
