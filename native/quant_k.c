@@ -301,20 +301,17 @@ static void q4_K_finish(const float *x, block_q4_K *y, qn_k_search *s, bool imat
 
 static void q5_K_finish(const float *x, block_q5_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
     k4_finish(x, s, 31, imatrix, y->scales, &y->d, &y->dmin, requant);
-    uint8_t *qh = y->qh, *ql = y->qs;
-    memset(qh, 0, QK_K / 8);
-    uint8_t m1 = 1, m2 = 2;
-    for (int n = 0; n < QK_K; n += 64, ql += 32) {
-        for (int j = 0; j < 32; ++j) {
-            int l1 = s->L[n + j];
-            if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
-            int l2 = s->L[n + j + 32];
-            if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
-            ql[j] = (uint8_t)(l1 | (l2 << 4));
-        }
-        m1 <<= 2;
-        m2 <<= 2;
+    /* Levels are 0..31: the low four bits of elements n + j and n + j + 32 share a byte of qs, and their
+     * fifth bits are bits 2k and 2k + 1 of qh[j] for the k-th run of 64 (written branch-free, one byte at a
+     * time, so the compiler vectorises it). */
+    const uint8_t *L = s->L;
+    for (int j = 0; j < 32; ++j) {
+        uint8_t h = 0;
+        for (int k = 0; k < 4; ++k) h |= (uint8_t)(((L[64 * k + j] >> 4) << (2 * k)) | ((L[64 * k + j + 32] >> 4) << (2 * k + 1)));
+        y->qh[j] = h;
     }
+    for (int n = 0; n < QK_K; n += 64)
+        for (int j = 0; j < 32; ++j) y->qs[n / 2 + j] = (uint8_t)((L[n + j] & 15) | ((L[n + j + 32] & 15) << 4));
 }
 
 /* ---------------------------------------------------------------- Q6_K finish */
