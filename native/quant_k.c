@@ -209,15 +209,14 @@ static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L, q
         if (!d) continue;
         requant(x + 16 * j, 16, d, 0.0f, false, -4, 3, 4, (uint8_t *)L + 16 * j);
     }
-    /* The high bit of element j is bit j/32 of hmask[j%32]; one bit plane at a time, branch-free. */
-    memset(y->hmask, 0, QK_K / 8);
-    for (int b = 0; b < 8; ++b) {
-        for (int m = 0; m < 32; ++m) {
-            const int hi = L[32 * b + m] > 3;
-            y->hmask[m] |= (uint8_t)(hi << b);
-            L[32 * b + m] = (int8_t)(L[32 * b + m] - 4 * hi);
-        }
+    /* Levels are 0..7: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs
+     * (each byte written once, branch-free, so the compiler vectorises it). */
+    for (int m = 0; m < 32; ++m) {
+        uint8_t h = 0;
+        for (int b = 0; b < 8; ++b) h |= (uint8_t)((L[32 * b + m] >> 2) << b);
+        y->hmask[m] = h;
     }
+    for (int j = 0; j < QK_K; ++j) L[j] = (int8_t)(L[j] & 3);
     pack_2bit((const uint8_t *)L, y->qs);
 }
 
