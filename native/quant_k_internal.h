@@ -29,7 +29,8 @@ typedef struct {
     int blocks_per_call;     /* super-blocks a search call takes at once (at most QN_K_MAX_BLOCKS_PER_CALL) */
 } qn_k_searches;
 
-#define QN_K_MAX_BLOCKS_PER_CALL 4
+/* Q3_K takes the most: the more sub-blocks per call, the fuller its batches of sub-blocks to refine. */
+#define QN_K_MAX_BLOCKS_PER_CALL 16
 
 /* The scalar searches of each type. */
 extern const qn_k_searches qn_q2_K_search, qn_q3_K_search, qn_q4_K_search, qn_q5_K_search, qn_q6_K_search;
