@@ -70,8 +70,8 @@ for (const [name, id, bytes, block] of TYPES) {
   const mb = (src.length * 4) / 1e6;
   const w = NEED_IMATRIX.has(name) ? weights : imatrix;
   const dst = Buffer.alloc((src.length / block) * bytes);
-  // The kernel alone, as ggml_quantize_chunk is: both quantizers scan their input for NaN/Inf in a separate pass.
-  const job = (s) => () => native.quantizeSync({ srcType: 0, dstType: id, nrows: rows, nPerRow, src, dst, simd: s, threads: 1, imatrix: w ?? undefined, checkInput: false });
+  // The kernel alone, as ggml_quantize_chunk is: both quantizers check input and output for NaN/Inf around it.
+  const job = (s) => () => native.quantizeSync({ srcType: 0, dstType: id, nrows: rows, nPerRow, src, dst, simd: s, threads: 1, imatrix: w ?? undefined, validate: false });
   const scalar = time(job(0), mb);
   const fast = time(job(simd), mb);
   const ref = ggml ? time(() => ggml(id, src, dst, 0, rows, nPerRow, w), mb) : NaN;

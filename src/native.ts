@@ -37,9 +37,10 @@ export interface NativeQuantizeJob {
   rowsPerMatrix?: number;
   /** Element 0 set to non-zero stops the job between row groups. */
   cancel?: Int32Array;
-  /** false skips the NaN/Inf scan of the input (default true). Only the kernel benchmark sets it, to time the
-   * kernel alone as ggml_quantize_chunk is timed; llama.cpp's quantizer scans its input in the loader. */
-  checkInput?: boolean;
+  /** false skips the NaN/Inf checks of input and output (default true). Only the kernel benchmark sets it, to
+   * time the kernel alone as ggml_quantize_chunk is timed; llama.cpp's quantizer makes both checks around
+   * that call (its loader and llama_tensor_quantize_impl), as ours does. */
+  validate?: boolean;
 }
 
 export interface NativeJobResult {

@@ -61,17 +61,21 @@ describe('the binding checks what it is given', () => {
     ['a non-buffer source', { src: 'abc' }, /src must be a Buffer/],
     ['an imatrix of the wrong length', { imatrix: new Float32Array(100) }, /imatrix length 100/],
     ['an imatrix that is not Float32Array', { imatrix: new Float64Array(256) }, /imatrix must be a Float32Array/],
-    ['a checkInput that is not a boolean', { checkInput: 1 }, /checkInput must be a boolean/],
+    ['a validate that is not a boolean', { validate: 1 }, /validate must be a boolean/],
   ])('refuses %s', (_what, patch, message) => {
     expect(() => native.quantizeSync({ ...job, ...(patch as object) } as typeof job)).toThrow(message);
   });
-  it('scans the input for NaN/Inf unless told not to (the kernel benchmark)', () => {
+  it('checks input and output for NaN/Inf unless told not to (the kernel benchmark)', () => {
     const src = new Float32Array(512).fill(0.5);
     src[300] = Number.NaN;
     const two = { ...job, nrows: 2, src, dst: Buffer.alloc(288) };
     expect(native.quantizeSync(two).invalidInputRow).toBe(1);
-    expect(native.quantizeSync({ ...two, checkInput: true }).invalidInputRow).toBe(1);
-    expect(native.quantizeSync({ ...two, checkInput: false }).invalidInputRow).toBe(-1);
+    expect(native.quantizeSync({ ...two, validate: true }).invalidInputRow).toBe(1);
+    expect(native.quantizeSync({ ...two, validate: false }).invalidInputRow).toBe(-1);
+    // A finite input whose fp16 scale overflows: only the output check sees it.
+    const huge = { ...two, src: new Float32Array(512).fill(0.5).fill(3e38, 256) };
+    expect(native.quantizeSync(huge)).toMatchObject({ invalidInputRow: -1, invalidOutputRow: 1 });
+    expect(native.quantizeSync({ ...huge, validate: false })).toMatchObject({ invalidInputRow: -1, invalidOutputRow: -1 });
   });
 });
 
