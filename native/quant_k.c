@@ -64,10 +64,14 @@ static float imatrix_weights(const float *x, const float *qw, float sigma2, int 
 
 /* ---------------------------------------------------------------- searches (scalar) */
 
-static void requant_scalar(const float *x, int n, float d, float dm, bool with_min, int lo, int hi, int offset, uint8_t *L) {
-    for (int i = 0; i < n; ++i) {
-        const int l = qn_nearest_int((with_min ? x[i] + dm : x[i]) / d);
-        L[i] = (uint8_t)(QN_MAX(lo, QN_MIN(hi, l)) + offset);
+static void requant_scalar(const float *x, int n_sub, int sub_len, const float *d, const float *dm, int lo, int hi, int offset,
+                           uint8_t *L) {
+    for (int j = 0; j < n_sub; ++j) {
+        if (!d[j]) continue;
+        for (int i = j * sub_len; i < (j + 1) * sub_len; ++i) {
+            const int l = qn_nearest_int((dm ? x[i] + dm[j] : x[i]) / d[j]);
+            L[i] = (uint8_t)(QN_MAX(lo, QN_MIN(hi, l)) + offset);
+        }
     }
 }
 
@@ -159,12 +163,12 @@ const qn_k_searches qn_q6_K_search = {q6_K_search_1, q6_K_search_1, requant_scal
 
 static void q2_K_requantize_and_pack(const float *x, block_q2_K *y, uint8_t *L, qn_k_requant_fn requant) {
     const float dall = qn_fp16_to_fp32(y->d), mall = qn_fp16_to_fp32(y->dmin);
+    float d[QK_K / 16], dm[QK_K / 16];
     for (int j = 0; j < QK_K / 16; ++j) {
-        const float d = dall * (y->scales[j] & 0xF);
-        if (!d) continue;
-        const float dm = mall * (y->scales[j] >> 4);
-        requant(x + 16 * j, 16, d, dm, true, 0, 3, 0, L + 16 * j);
+        d[j] = dall * (y->scales[j] & 0xF);
+        dm[j] = mall * (y->scales[j] >> 4);
     }
+    requant(x, QK_K / 16, 16, d, dm, 0, 3, 0, L);
     pack_2bit(L, y->qs);
 }
 
@@ -204,11 +208,10 @@ static void q2_K_finish(const float *x, block_q2_K *y, qn_k_search *s, bool imat
 /* ---------------------------------------------------------------- Q3_K finish */
 
 static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L, qn_k_requant_fn requant) {
-    for (int j = 0; j < QK_K / 16; ++j) {
-        const float d = qn_fp16_to_fp32(y->d) * get_scale_q3(j, y->scales);
-        if (!d) continue;
-        requant(x + 16 * j, 16, d, 0.0f, false, -4, 3, 4, (uint8_t *)L + 16 * j);
-    }
+    const float dall = qn_fp16_to_fp32(y->d);
+    float d[QK_K / 16];
+    for (int j = 0; j < QK_K / 16; ++j) d[j] = dall * get_scale_q3(j, y->scales);
+    requant(x, QK_K / 16, 16, d, NULL, -4, 3, 4, (uint8_t *)L);
     /* Levels are 0..7: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs
      * (each byte written once, branch-free, so the compiler vectorises it). */
     for (int m = 0; m < 32; ++m) {
@@ -252,14 +255,14 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
 
 /* Re-quantizes every 32-element sub-block against the fp16 d/dmin and its 6-bit scale/min. */
 static void k4_requantize(const float *x, qn_fp16 d16, qn_fp16 dmin16, const uint8_t *scales, int nmax, uint8_t *L, qn_k_requant_fn requant) {
+    float d[QK_K / 32], dm[QK_K / 32];
     for (int j = 0; j < QK_K / 32; ++j) {
         uint8_t sc, m;
         get_scale_min_k4(j, scales, &sc, &m);
-        const float d = qn_fp16_to_fp32(d16) * sc;
-        if (!d) continue;
-        const float dm = qn_fp16_to_fp32(dmin16) * m;
-        requant(x + 32 * j, 32, d, dm, true, 0, nmax, 0, L + 32 * j);
+        d[j] = qn_fp16_to_fp32(d16) * sc;
+        dm[j] = qn_fp16_to_fp32(dmin16) * m;
     }
+    requant(x, QK_K / 32, 32, d, dm, 0, nmax, 0, L);
 }
 
 /* 6-bit scales and mins under one fp16 d/dmin each, then re-quantization. */
@@ -330,11 +333,9 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
     const float iscale = -128.f / max_scale;
     y->d = qn_fp32_to_fp16(1 / iscale);
     for (int ib = 0; ib < QK_K / 16; ++ib) y->scales[ib] = (int8_t)QN_MIN(127, qn_nearest_int(iscale * s->scales[ib]));
-    for (int j = 0; j < QK_K / 16; ++j) {
-        const float d = qn_fp16_to_fp32(y->d) * y->scales[j];
-        if (!d) continue;
-        requant(x + 16 * j, 16, d, 0.0f, false, -32, 31, 32, (uint8_t *)L + 16 * j);
-    }
+    float d[QK_K / 16];
+    for (int j = 0; j < QK_K / 16; ++j) d[j] = qn_fp16_to_fp32(y->d) * y->scales[j];
+    requant(x, QK_K / 16, 16, d, NULL, -32, 31, 32, (uint8_t *)L);
     uint8_t *ql = y->ql, *qh = y->qh;
     for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
         for (int l = 0; l < 32; ++l) {

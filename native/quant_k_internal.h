@@ -18,9 +18,11 @@ typedef struct {
  * imatrix slice of the first, or NULL. */
 typedef void (*qn_k_search_fn)(const float *x, const float *qw, qn_k_search *s, int count);
 
-/* Re-quantization against a rounded scale: L[i] = offset + clamp(nearest_int((x[i] + dm) / d), lo, hi),
- * or nearest_int(x[i] / d) when with_min is false (Q3_K, Q6_K). n is a multiple of 16. */
-typedef void (*qn_k_requant_fn)(const float *x, int n, float d, float dm, bool with_min, int lo, int hi, int offset, uint8_t *L);
+/* Re-quantization of a super-block's n_sub sub-blocks of sub_len elements (a multiple of 16) against their
+ * rounded scales: L[i] = offset + clamp(nearest_int((x[i] + dm[j]) / d[j]), lo, hi), or nearest_int(x[i] / d[j])
+ * when dm is NULL (Q3_K, Q6_K). A sub-block whose d[j] is 0 keeps the levels its search found. */
+typedef void (*qn_k_requant_fn)(const float *x, int n_sub, int sub_len, const float *d, const float *dm, int lo, int hi, int offset,
+                                uint8_t *L);
 
 typedef struct {
     qn_k_search_fn ref;      /* without importance weights */
