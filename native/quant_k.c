@@ -35,12 +35,12 @@ static void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     }
 }
 
-/* 6-bit Q3_K scale l (0..63) of sub-block j into the 12 zeroed bytes. */
-static void pack_scale_q3(int j, int l, uint8_t *scales) {
-    if (j < 8) scales[j] = (uint8_t)(l & 0xF);
-    else scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
-    l >>= 4;
-    scales[j % 4 + 8] |= (uint8_t)(l << (2 * (j / 4)));
+/* The sixteen 6-bit Q3_K scales l (0..63) into 12 bytes: the low nibbles of j and j + 8 share byte j, the
+ * high two bits of j, j + 4, j + 8, j + 12 fill byte 8 + j (each byte written once). */
+static void pack_scales_q3(const uint8_t *l, uint8_t *scales) {
+    for (int j = 0; j < 8; ++j) scales[j] = (uint8_t)((l[j] & 0xF) | ((l[j + 8] & 0xF) << 4));
+    for (int j = 0; j < 4; ++j)
+        scales[8 + j] = (uint8_t)((l[j] >> 4) | ((l[j + 4] >> 4) << 2) | ((l[j + 8] >> 4) << 4) | ((l[j + 12] >> 4) << 6));
 }
 
 static int8_t get_scale_q3(int j, const uint8_t *scales) {
@@ -224,11 +224,9 @@ static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L, q
 }
 
 static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
-    memset(y->scales, 0, 12);
+    uint8_t l[QK_K / 16] = {0};
     if (imatrix) {
-        int8_t Ls[QK_K / 16];
-        const float d_block = qn_make_qx_quants(QK_K / 16, 32, s->scales, Ls, s->sw);
-        for (int j = 0; j < QK_K / 16; ++j) pack_scale_q3(j, Ls[j], y->scales);
+        const float d_block = qn_make_qx_quants(QK_K / 16, 32, s->scales, (int8_t *)l, s->sw);
         y->d = qn_fp32_to_fp16(d_block);
     } else {
         float max_scale = 0, amax = 0;
@@ -239,15 +237,15 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
         if (max_scale) {
             const float iscale = -32.f / max_scale;
             for (int j = 0; j < QK_K / 16; ++j) {
-                int8_t l = (int8_t)qn_nearest_int(iscale * s->scales[j]);
-                l = (int8_t)(QN_MAX(-32, QN_MIN(31, l)) + 32);
-                pack_scale_q3(j, l, y->scales);
+                const int8_t q = (int8_t)qn_nearest_int(iscale * s->scales[j]);
+                l[j] = (uint8_t)(QN_MAX(-32, QN_MIN(31, q)) + 32);
             }
             y->d = qn_fp32_to_fp16(1 / iscale);
         } else {
             y->d = qn_fp32_to_fp16(0.f);
         }
     }
+    pack_scales_q3(l, y->scales);
     q3_K_requantize_and_pack(x, y, (int8_t *)s->L, requant);
 }
 
