@@ -129,13 +129,12 @@ static inline float first_at_magnitude(const float *x, const __m256 v[4], float 
     return x[__builtin_ctz(mask)];
 }
 
-/* Levels of one block as the reference computes them: t = trunc(v * id + bias) (or (v - min) * id + bias),
- * with C's float -> int8 conversion (low byte, sign-extended) and its clamp; Q5_1 keeps the low byte. */
-static inline void legacy_levels(const __m256 v[4], float id, float min, float bias, int clamp_max, bool with_min, __m256i q[4]) {
-    const __m256 vid = _mm256_set1_ps(id), vb = _mm256_set1_ps(bias), vmin = _mm256_set1_ps(min);
+/* Levels of one Q4_1/Q5_1 block as the reference computes them: t = trunc((v - min) * id + 0.5), with C's
+ * float -> int8 conversion (low byte, sign-extended) and its clamp to 15 for Q4_1; Q5_1 keeps the low byte. */
+static inline void min_levels(const __m256 v[4], float id, float min, int clamp_max, __m256i q[4]) {
+    const __m256 vid = _mm256_set1_ps(id), vb = _mm256_set1_ps(0.5f), vmin = _mm256_set1_ps(min);
     for (int k = 0; k < 4; ++k) {
-        const __m256 xv = with_min ? _mm256_sub_ps(v[k], vmin) : v[k];
-        q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(xv, vid), vb));
+        q[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[k], vmin), vid), vb));
         if (clamp_max > 0) q[k] = _mm256_min_epi32(_mm256_srai_epi32(_mm256_slli_epi32(q[k], 24), 24), _mm256_set1_epi32(clamp_max));
     }
 }
@@ -176,13 +175,13 @@ static inline void group_min_max(const float *x, __m256 *vmin, __m256 *vmax) {
     *vmin = _mm256_sub_ps(_mm256_setzero_ps(), hmax8x8(lo));
 }
 
-/* Q4_0 on eight finite blocks in one pass. The reference's max is the first element of largest magnitude;
- * from each block's min and max that is max when max > -min and min when -min > max; only a block holding
- * both +a and -a needs its elements scanned. While every level t = trunc(x * id + 8.5) lies in 0..127 the
- * reference's int8 conversion is the identity and its clamp is min(t, 15). For finite blocks with a normal
- * d, t lies in 0..16; any t outside 0..127 (from a NaN or Inf element, or a subnormal d) sends the group
- * back to the reference: returns false then. */
-static bool q4_0_group8(const float *x, block_q4_0 *y) {
+/* Q4_0 or Q5_0 on eight blocks in one pass. The reference's max is the first element of largest
+ * magnitude; from each block's min and max that is max when max > -min and min when -min > max; only a
+ * block holding both +a and -a needs its elements scanned. While every level t = trunc(x * id + bias)
+ * lies in 0..127 the reference's int8 conversion is the identity and its clamp is min(t, 15 or 31). For
+ * finite blocks with a normal d, t lies in 0..16 (0..32); any t outside 0..127 (from a NaN or Inf
+ * element, or a subnormal d) sends the group back to the reference: returns false then. */
+static inline bool signed_group8(const float *x, uint8_t *y, bool five) {
     __m256 vmin, vmax;
     group_min_max(x, &vmin, &vmax);
     const __m256 neg_min = _mm256_sub_ps(_mm256_setzero_ps(), vmin);
@@ -203,12 +202,12 @@ static bool q4_0_group8(const float *x, block_q4_0 *y) {
         }
         max = _mm256_loadu_ps(m);
     }
-    const __m256 d = _mm256_div_ps(max, _mm256_set1_ps(-8.0f));
     uint16_t dh[8];
     float ids[8];
-    group_scales(d, dh, ids);
-    const __m256 bias = _mm256_set1_ps(8.5f);
-    const __m256i fifteen = _mm256_set1_epi8(15);
+    group_scales(_mm256_div_ps(max, _mm256_set1_ps(five ? -16.0f : -8.0f)), dh, ids);
+    const size_t bytes = five ? sizeof(block_q5_0) : sizeof(block_q4_0);
+    const __m256 bias = _mm256_set1_ps(five ? 16.5f : 8.5f);
+    const __m256i top = _mm256_set1_epi8(five ? 31 : 15);
     const __m256i order = _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7);
     __m256i bad = _mm256_setzero_si256();
     for (int b = 0; b < 8; ++b) {
@@ -217,76 +216,44 @@ static bool q4_0_group8(const float *x, block_q4_0 *y) {
         load_block(x + 32 * b, v);
         const __m256 id = _mm256_broadcast_ss(ids + b);
         for (int k = 0; k < 4; ++k) t[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], id), bias));
-        /* Pairs element j with j + 16: bytes of lane 0 are x0-3 x16-19 x8-11 x24-27, lane 1 the next fours. */
+        /* Bytes of lane 0 are elements 0-3 16-19 8-11 24-27, lane 1 the next fours; `order` restores
+         * element order by dwords. */
         const __m256i ac = _mm256_packs_epi32(t[0], t[2]), bd = _mm256_packs_epi32(t[1], t[3]);
         bad = _mm256_or_si256(bad, _mm256_or_si256(ac, bd));
-        const __m256i q = _mm256_min_epu8(_mm256_packus_epi16(ac, bd), fifteen);
-        const __m256i pairs = _mm256_or_si256(q, _mm256_srli_epi64(q, 28));
-        const __m256i packed = _mm256_permutevar8x32_epi32(pairs, order);
-        y[b].d = dh[b];
-        _mm_storeu_si128((__m128i *)y[b].qs, _mm256_castsi256_si128(packed));
+        const __m256i q = _mm256_min_epu8(_mm256_packus_epi16(ac, bd), top);
+        uint8_t *blk = y + (size_t)b * bytes;
+        memcpy(blk, dh + b, sizeof(qn_fp16)); /* d leads both block types */
+        if (five) {
+            /* Element j's fifth bit is bit j of qh; the low nibbles of j and j + 16 share qs[j]. */
+            const __m256i inorder = _mm256_permutevar8x32_epi32(q, order);
+            const uint32_t qh = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(inorder, 3));
+            const __m256i low = _mm256_and_si256(inorder, _mm256_set1_epi8(0x0F));
+            const __m128i qs = _mm_or_si128(_mm256_castsi256_si128(low), _mm_slli_epi16(_mm256_extracti128_si256(low, 1), 4));
+            memcpy(((block_q5_0 *)blk)->qh, &qh, 4);
+            _mm_storeu_si128((__m128i *)((block_q5_0 *)blk)->qs, qs);
+        } else {
+            /* Element j pairs with j + 16 four bytes further on: one shift joins them, `order` packs them. */
+            const __m256i pairs = _mm256_or_si256(q, _mm256_srli_epi64(q, 28));
+            _mm_storeu_si128((__m128i *)((block_q4_0 *)blk)->qs, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(pairs, order)));
+        }
     }
     return _mm256_testz_si256(bad, _mm256_set1_epi16((short)0xFF80));
 }
 
-/* Q4_0 and Q5_0: d = max / -divisor from the first element of largest magnitude. Eight blocks at a time. */
+/* Q4_0 and Q5_0: d = max / -divisor from the first element of largest magnitude. Eight blocks at a time;
+ * the few blocks left at the end of a call go to the reference. */
 static void signed_max_avx2(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row) {
     const bool five = type == QN_Q5_0;
-    const float divisor = five ? -16.0f : -8.0f, bias = five ? 16.5f : 8.5f;
-    const int clamp_max = five ? 31 : 15;
     const size_t bytes = five ? sizeof(block_q5_0) : sizeof(block_q4_0);
     const qn_quantize_fn reference = five ? qn_quantize_q5_0 : qn_quantize_q4_0;
     const int64_t nb = nrow * (n_per_row / QK32);
     uint8_t *y = (uint8_t *)dst;
-    for (int64_t ib = 0; ib < nb;) {
+    int64_t ib = 0;
+    for (; ib + 8 <= nb; ib += 8) {
         const float *x = src + QK32 * ib;
-        const int group = nb - ib >= 8 ? 8 : 1;
-        if (!five && group == 8) {
-            if (!q4_0_group8(x, (block_q4_0 *)y + ib)) reference(x, y + ib * bytes, 1, 8 * QK32, NULL);
-            ib += 8;
-            continue;
-        }
-        float amax[8], max[8], ids[8];
-        uint16_t dh[8];
-        bool finite = true;
-        if (group == 8) {
-            __m256 a8;
-            finite = group_absmax(x, &a8);
-            _mm256_storeu_ps(amax, a8);
-        } else {
-            __m256 v[4];
-            load_block(x, v);
-            finite = block_is_finite(v);
-            amax[0] = hmax8(block_absmax(v));
-        }
-        if (!finite) {
-            reference(x, y + ib * bytes, 1, group * QK32, NULL);
-            ib += group;
-            continue;
-        }
-        for (int b = 0; b < group; ++b) {
-            __m256 v[4];
-            load_block(x + 32 * b, v);
-            max[b] = first_at_magnitude(x + 32 * b, v, amax[b]);
-        }
-        for (int b = group; b < 8; ++b) max[b] = 0.0f;
-        group_scales(_mm256_div_ps(_mm256_loadu_ps(max), _mm256_set1_ps(divisor)), dh, ids);
-        for (int b = 0; b < group; ++b) {
-            __m256 v[4];
-            __m256i q[4];
-            load_block(x + 32 * b, v);
-            legacy_levels(v, ids[b], 0.0f, bias, clamp_max, false, q);
-            uint8_t *blk = y + (ib + b) * bytes;
-            if (five) {
-                ((block_q5_0 *)blk)->d = dh[b];
-                pack_5bit_avx2(q, ((block_q5_0 *)blk)->qs, ((block_q5_0 *)blk)->qh);
-            } else {
-                ((block_q4_0 *)blk)->d = dh[b];
-                pack_nibbles_avx2(q, ((block_q4_0 *)blk)->qs);
-            }
-        }
-        ib += group;
+        if (!signed_group8(x, y + ib * bytes, five)) reference(x, y + ib * bytes, 1, 8 * QK32, NULL);
     }
+    if (ib < nb) reference(src + QK32 * ib, y + ib * bytes, 1, (nb - ib) * QK32, NULL);
 }
 
 static inline float hmin8(__m256 m) {
@@ -329,7 +296,7 @@ static void min_max_avx2(int type, const float *src, void *dst, int64_t nrow, in
             __m256 v[4];
             __m256i q[4];
             load_block(x + 32 * b, v);
-            legacy_levels(v, ids[b], mins[b], 0.5f, five ? 0 : 15, true, q);
+            min_levels(v, ids[b], mins[b], five ? 0 : 15, q);
             uint8_t *blk = y + (ib + b) * bytes;
             if (five) {
                 ((block_q5_1 *)blk)->d = dh[b];
