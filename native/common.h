@@ -34,6 +34,14 @@ enum qn_type {
 
 typedef uint16_t qn_fp16;
 
+/* For a function whose bool parameters select code paths: inlined at constant call sites, each path is
+ * compiled apart instead of tested per element. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define QN_ALWAYS_INLINE static __forceinline
+#else
+#define QN_ALWAYS_INLINE static inline __attribute__((always_inline))
+#endif
+
 #ifdef __cplusplus
 #define QN_STATIC_ASSERT static_assert
 #else

@@ -181,7 +181,7 @@ static inline void group_min_max(const float *x, __m256 *vmin, __m256 *vmax) {
  * lies in 0..127 the reference's int8 conversion is the identity and its clamp is min(t, 15 or 31). For
  * finite blocks with a normal d, t lies in 0..16 (0..32); any t outside 0..127 (from a NaN or Inf
  * element, or a subnormal d) sends the group back to the reference: returns false then. */
-static inline bool signed_group8(const float *x, uint8_t *y, bool five) {
+QN_ALWAYS_INLINE bool signed_group8(const float *x, uint8_t *y, bool five) {
     __m256 vmin, vmax;
     group_min_max(x, &vmin, &vmax);
     const __m256 neg_min = _mm256_sub_ps(_mm256_setzero_ps(), vmin);
@@ -251,7 +251,8 @@ static void signed_max_avx2(int type, const float *src, void *dst, int64_t nrow,
     int64_t ib = 0;
     for (; ib + 8 <= nb; ib += 8) {
         const float *x = src + QK32 * ib;
-        if (!signed_group8(x, y + ib * bytes, five)) reference(x, y + ib * bytes, 1, 8 * QK32, NULL);
+        const bool ok = five ? signed_group8(x, y + ib * bytes, true) : signed_group8(x, y + ib * bytes, false);
+        if (!ok) reference(x, y + ib * bytes, 1, 8 * QK32, NULL);
     }
     if (ib < nb) reference(src + QK32 * ib, y + ib * bytes, 1, (nb - ib) * QK32, NULL);
 }
