@@ -43,11 +43,6 @@ static void pack_scales_q3(const uint8_t *l, uint8_t *scales) {
         scales[8 + j] = (uint8_t)((l[j] >> 4) | ((l[j + 4] >> 4) << 2) | ((l[j + 8] >> 4) << 4) | ((l[j + 12] >> 4) << 6));
 }
 
-static int8_t get_scale_q3(int j, const uint8_t *scales) {
-    int8_t sc = (int8_t)(j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4);
-    return (int8_t)((sc | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
-}
-
 static float sum_squares(const float *x, int n) {
     float s = 0;
     for (int j = 0; j < n; ++j) s += x[j] * x[j];
@@ -207,20 +202,21 @@ static void q2_K_finish(const float *x, block_q2_K *y, qn_k_search *s, bool imat
 
 /* ---------------------------------------------------------------- Q3_K finish */
 
-static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, int8_t *L, qn_k_requant_fn requant) {
+/* l: the sixteen 6-bit scales as packed (0..63). */
+static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_t *l, uint8_t *L, qn_k_requant_fn requant) {
     const float dall = qn_fp16_to_fp32(y->d);
     float d[QK_K / 16];
-    for (int j = 0; j < QK_K / 16; ++j) d[j] = dall * get_scale_q3(j, y->scales);
-    requant(x, QK_K / 16, 16, d, NULL, -4, 3, 4, (uint8_t *)L);
-    /* Levels are 0..7: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs
-     * (each byte written once, branch-free, so the compiler vectorises it). */
+    for (int j = 0; j < QK_K / 16; ++j) d[j] = dall * (int8_t)(l[j] - 32);
+    requant(x, QK_K / 16, 16, d, NULL, -4, 3, 4, L);
+    /* Levels are 0..7: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs (each
+     * byte written once, branch-free). */
     for (int m = 0; m < 32; ++m) {
         uint8_t h = 0;
         for (int b = 0; b < 8; ++b) h |= (uint8_t)((L[32 * b + m] >> 2) << b);
         y->hmask[m] = h;
     }
-    for (int j = 0; j < QK_K; ++j) L[j] = (int8_t)(L[j] & 3);
-    pack_2bit((const uint8_t *)L, y->qs);
+    for (int j = 0; j < QK_K; ++j) L[j] &= 3;
+    pack_2bit(L, y->qs);
 }
 
 static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
@@ -246,7 +242,7 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
         }
     }
     pack_scales_q3(l, y->scales);
-    q3_K_requantize_and_pack(x, y, (int8_t *)s->L, requant);
+    q3_K_requantize_and_pack(x, y, l, s->L, requant);
 }
 
 /* ---------------------------------------------------------------- Q4_K and Q5_K finish */
