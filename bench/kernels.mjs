@@ -43,23 +43,27 @@ for (let i = 0; i < x.length; i++) {
 const weights = Float32Array.from({ length: nPerRow }, () => rnd() * 4);
 const imatrix = imatrixArg ? weights : null;
 
-function time(fn, mb) {
-  fn(); // warm up
-  let best = Infinity;
-  const deadline = performance.now() + 1500;
+// Best MB/s of each function, their runs interleaved for `ms` so that both meet the same moments of a shared
+// machine (measured one after the other, a noisy neighbour moves the ratio by 20-30%).
+function time(fns, mb, ms) {
+  for (const fn of fns) fn(); // warm up
+  const best = fns.map(() => Infinity);
+  const deadline = performance.now() + ms;
   do {
-    const t0 = performance.now();
-    fn();
-    best = Math.min(best, performance.now() - t0);
+    fns.forEach((fn, k) => {
+      const t0 = performance.now();
+      fn();
+      best[k] = Math.min(best[k], performance.now() - t0);
+    });
   } while (performance.now() < deadline);
-  return mb / (best / 1000);
+  return best.map((t) => mb / (t / 1000));
 }
 
 // BENCH_SIMD=avx2 (or any available path) measures that path instead of the best one.
 const simdName = process.env.BENCH_SIMD ?? native.info.simdBest;
 if (!native.info.simdAvailable.includes(simdName)) throw new Error(`SIMD path ${simdName} is not available here (${native.info.simdAvailable.join(', ')})`);
 const simd = native.info.simdNames.indexOf(simdName);
-console.log(`kernels, one thread, rows of ${nPerRow}, ${((x.length * 4) / 1e6).toFixed(1)} MB of F32 per run (a sixteenth for the IQ1/IQ2/IQ3 types)${imatrix ? ', with imatrix' : ''}; best of repeated runs; * = always with imatrix\n`);
+console.log(`kernels, one thread, rows of ${nPerRow}, ${((x.length * 4) / 1e6).toFixed(1)} MB of F32 per run (a sixteenth for the IQ1/IQ2/IQ3 types)${imatrix ? ', with imatrix' : ''}; best of repeated runs, ours and llama.cpp's interleaved; * = always with imatrix\n`);
 console.log(`| type | scalar MB/s | ${simdName} MB/s | llama.cpp MB/s | ${simdName} / llama.cpp |`);
 console.log('|---|---:|---:|---:|---:|');
 const only = process.env.BENCH_TYPES?.split(',');
@@ -72,9 +76,8 @@ for (const [name, id, bytes, block] of TYPES) {
   const dst = Buffer.alloc((src.length / block) * bytes);
   // The kernel alone, as ggml_quantize_chunk is: both quantizers check input and output for NaN/Inf around it.
   const job = (s) => () => native.quantizeSync({ srcType: 0, dstType: id, nrows: rows, nPerRow, src, dst, simd: s, threads: 1, imatrix: w ?? undefined, validate: false });
-  const scalar = time(job(0), mb);
-  const fast = time(job(simd), mb);
-  const ref = ggml ? time(() => ggml(id, src, dst, 0, rows, nPerRow, w), mb) : NaN;
+  const [scalar] = time([job(0)], mb, 1000);
+  const [fast, ref] = ggml ? time([job(simd), () => ggml(id, src, dst, 0, rows, nPerRow, w)], mb, 3000) : [time([job(simd)], mb, 1500)[0], NaN];
   const ratio = ggml ? `${(fast / ref).toFixed(1)}x` : '-';
   const digits = fast < 100 ? 1 : 0;
   console.log(`| ${name}${NEED_IMATRIX.has(name) && !imatrix ? ' *' : ''} | ${scalar.toFixed(digits)} | ${fast.toFixed(digits)} | ${ggml ? ref.toFixed(digits) : '-'} | ${ratio} |`);
