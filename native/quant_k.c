@@ -249,12 +249,13 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
 
 /* Re-quantizes every 32-element sub-block against the fp16 d/dmin and its 6-bit scale/min. */
 static void k4_requantize(const float *x, qn_fp16 d16, qn_fp16 dmin16, const uint8_t *scales, int nmax, uint8_t *L, qn_k_requant_fn requant) {
+    const float dall = qn_fp16_to_fp32(d16), mall = qn_fp16_to_fp32(dmin16);
     float d[QK_K / 32], dm[QK_K / 32];
     for (int j = 0; j < QK_K / 32; ++j) {
         uint8_t sc, m;
         get_scale_min_k4(j, scales, &sc, &m);
-        d[j] = qn_fp16_to_fp32(d16) * sc;
-        dm[j] = qn_fp16_to_fp32(dmin16) * m;
+        d[j] = dall * sc;
+        dm[j] = mall * m;
     }
     requant(x, QK_K / 32, 32, d, dm, 0, nmax, 0, L);
 }
@@ -328,7 +329,8 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
     y->d = qn_fp32_to_fp16(1 / iscale);
     for (int ib = 0; ib < QK_K / 16; ++ib) y->scales[ib] = (int8_t)QN_MIN(127, qn_nearest_int(iscale * s->scales[ib]));
     float d[QK_K / 16];
-    for (int j = 0; j < QK_K / 16; ++j) d[j] = qn_fp16_to_fp32(y->d) * y->scales[j];
+    const float dall = qn_fp16_to_fp32(y->d);
+    for (int j = 0; j < QK_K / 16; ++j) d[j] = dall * y->scales[j];
     requant(x, QK_K / 16, 16, d, NULL, -32, 31, 32, (uint8_t *)L);
     uint8_t *ql = y->ql, *qh = y->qh;
     for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
