@@ -332,14 +332,16 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
     const float dall = qn_fp16_to_fp32(y->d);
     for (int j = 0; j < QK_K / 16; ++j) d[j] = dall * y->scales[j];
     requant(x, QK_K / 16, 16, d, NULL, -32, 31, 32, (uint8_t *)L);
-    uint8_t *ql = y->ql, *qh = y->qh;
+    /* Levels are 0..63. restrict: the levels and the block never overlap, which lets the compiler vectorise. */
+    const uint8_t *restrict Lu = s->L;
+    uint8_t *restrict ql = y->ql, *restrict qh = y->qh;
     for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
         for (int l = 0; l < 32; ++l) {
-            const uint8_t q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF;
-            const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+            const uint8_t q1 = Lu[j + l] & 0xF, q2 = Lu[j + l + 32] & 0xF;
+            const uint8_t q3 = Lu[j + l + 64] & 0xF, q4 = Lu[j + l + 96] & 0xF;
             ql[l] = (uint8_t)(q1 | (q3 << 4));
             ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
-            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+            qh[l] = (uint8_t)((Lu[j + l] >> 4) | ((Lu[j + l + 32] >> 4) << 2) | ((Lu[j + l + 64] >> 4) << 4) | ((Lu[j + l + 96] >> 4) << 6));
         }
     }
 }
