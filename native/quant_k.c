@@ -330,7 +330,13 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
     for (int ib = 0; ib < QK_K / 16; ++ib) y->scales[ib] = (int8_t)QN_MIN(127, qn_nearest_int(iscale * s->scales[ib]));
     float d[QK_K / 16];
     const float dall = qn_fp16_to_fp32(y->d);
-    for (int j = 0; j < QK_K / 16; ++j) d[j] = dall * y->scales[j];
+    for (int j = 0; j < QK_K / 16; ++j) {
+        d[j] = dall * y->scales[j];
+        if (d[j] || !s->lazy_L) continue;
+        const bool tiny = (s->tiny >> j) & 1;
+        for (int i = 16 * j; i < 16 * (j + 1); ++i)
+            L[i] = (int8_t)(tiny ? 0 : QN_MAX(-32, QN_MIN(31, qn_nearest_int(s->iscale[j] * x[i]))) + 32);
+    }
     requant(x, QK_K / 16, 16, d, NULL, -32, 31, 32, (uint8_t *)L);
     /* Levels are 0..63. restrict: the levels and the block never overlap, which lets the compiler vectorise. */
     const uint8_t *restrict Lu = s->L;
@@ -358,6 +364,7 @@ void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src,
         for (int64_t i = 0; i < nb;) {
             const int count = (int)QN_MIN((int64_t)search->blocks_per_call, nb - i);
             const float *qw = imatrix ? imatrix + QK_K * i : NULL;
+            for (int b = 0; b < count; ++b) s[b].lazy_L = false;
             (qw ? search->imatrix : search->ref)(src + QK_K * i, qw, s, count);
             for (int b = 0; b < count; ++b, ++i, y += block_bytes) {
                 const float *x = src + QK_K * i;

@@ -12,6 +12,13 @@ typedef struct {
     float mins[16];
     float sw[16];      /* sum of the importance weights per sub-block (imatrix paths) */
     uint8_t L[QK_K];   /* levels found by the searches, already offset to be non-negative */
+    /* Set by Q6_K's lane search, which leaves L empty: sub-block j's levels are those of inverse scale iscale[j],
+     * clamp(nearest_int(iscale[j] * x), -32, 31) + 32, or all 0 where bit j of tiny is set. The finish needs
+     * them only for the sub-blocks whose rounded scale is 0 (the rest are re-quantized), so it computes them
+     * there. */
+    bool lazy_L;
+    uint16_t tiny;
+    float iscale[16];
 } qn_k_search;
 
 /* Searches `count` consecutive super-blocks (x, x + 256, ...) into s[0 .. count-1]; qw is the
