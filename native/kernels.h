@@ -100,9 +100,8 @@ bool qn_quantize_prepare(int type);
 float qn_legacy_row_sigma2(const float *x, int64_t n);
 void qn_legacy_store_block(int type, void *block, float d, float the_min, const uint8_t *L);
 
-/* The ternary types' packing from trits (low bytes), shared with the SIMD twins. */
-void qn_tq1_pack(const uint8_t *t, block_tq1_0 *y);
-void qn_tq2_pack(const uint8_t *t, block_tq2_0 *y);
+/* Block i of a TQ1_0 or TQ2_0 row from its d and trits t (each trit + 1, one per byte), shared with the SIMD twins. */
+void qn_tq_store(int type, float d, const uint8_t *t, void *dst, int64_t i);
 
 /* Index of the first row whose stored scales or values are NaN/Inf (what ggml_validate_row_data
  * rejects), or -1 when every row is valid. */

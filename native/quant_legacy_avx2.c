@@ -343,13 +343,7 @@ static void ternary_avx2(int type, const float *src, void *dst, int64_t nrow, in
             for (int j = 0; j < 4; ++j) q[j] = _mm256_add_epi32(_mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v[k + j], vid))), one);
             _mm256_storeu_si256((__m256i *)(t + 8 * k), pack_low_bytes(q[0], q[1], q[2], q[3]));
         }
-        if (type == QN_TQ1_0) {
-            ((block_tq1_0 *)dst)[i].d = qn_fp32_to_fp16(d);
-            qn_tq1_pack(t, (block_tq1_0 *)dst + i);
-        } else {
-            ((block_tq2_0 *)dst)[i].d = qn_fp32_to_fp16(d);
-            qn_tq2_pack(t, (block_tq2_0 *)dst + i);
-        }
+        qn_tq_store(type, d, t, dst, i);
     }
 }
 

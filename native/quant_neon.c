@@ -212,13 +212,7 @@ static void ternary_neon(int type, const float *src, void *dst, int64_t nrow, in
             const int32x4_t b = vaddq_s32(round_to_i32_x86(vmulq_n_f32(v[k + 1], id)), one);
             vst1_u8(t + 4 * k, vmovn_u16(vreinterpretq_u16_s16(vcombine_s16(vmovn_s32(a), vmovn_s32(b)))));
         }
-        if (type == QN_TQ1_0) {
-            ((block_tq1_0 *)dst)[i].d = qn_fp32_to_fp16(d);
-            qn_tq1_pack(t, (block_tq1_0 *)dst + i);
-        } else {
-            ((block_tq2_0 *)dst)[i].d = qn_fp32_to_fp16(d);
-            qn_tq2_pack(t, (block_tq2_0 *)dst + i);
-        }
+        qn_tq_store(type, d, t, dst, i);
     }
 }
 

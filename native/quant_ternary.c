@@ -16,7 +16,7 @@ static inline uint8_t tq1_byte(uint8_t q) { return (uint8_t)(((uint16_t)q * 256 
 
 /* Five trits per byte along 32 bytes, then along 16 bytes, then four per qh byte (plus one more
  * factor of 3 so the first trit is the most significant). t[] holds each trit's low byte. */
-void qn_tq1_pack(const uint8_t *t, block_tq1_0 *y) {
+static void tq1_pack(const uint8_t *t, block_tq1_0 *y) {
     for (int m = 0; m < 32; ++m) {
         uint8_t q = 0;
         for (int n = 0; n < 5; ++n) q = (uint8_t)(q * 3 + t[m + n * 32]);
@@ -35,13 +35,23 @@ void qn_tq1_pack(const uint8_t *t, block_tq1_0 *y) {
 }
 
 /* Four two-bit trits per byte, 32 apart, per 128-half. */
-void qn_tq2_pack(const uint8_t *t, block_tq2_0 *y) {
+static void tq2_pack(const uint8_t *t, block_tq2_0 *y) {
     for (int h = 0; h < 2; ++h) {
         for (int m = 0; m < 32; ++m) {
             uint8_t q = 0;
             for (int n = 0; n < 4; ++n) q = (uint8_t)(q + ((t[128 * h + m + n * 32] & 3) << (2 * n)));
             y->qs[32 * h + m] = q;
         }
+    }
+}
+
+void qn_tq_store(int type, float d, const uint8_t *t, void *dst, int64_t i) {
+    if (type == QN_TQ1_0) {
+        ((block_tq1_0 *)dst)[i].d = qn_fp32_to_fp16(d);
+        tq1_pack(t, (block_tq1_0 *)dst + i);
+    } else {
+        ((block_tq2_0 *)dst)[i].d = qn_fp32_to_fp16(d);
+        tq2_pack(t, (block_tq2_0 *)dst + i);
     }
 }
 
@@ -56,21 +66,13 @@ static float tq_trits(const float *x, uint8_t *t) {
 void qn_quantize_tq1_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     (void)imatrix;
     const int64_t nb = nrow * (n_per_row / QK_K);
-    block_tq1_0 *y = (block_tq1_0 *)dst;
     uint8_t t[QK_K];
-    for (int64_t i = 0; i < nb; i++) {
-        y[i].d = qn_fp32_to_fp16(tq_trits(src + QK_K * i, t));
-        qn_tq1_pack(t, y + i);
-    }
+    for (int64_t i = 0; i < nb; i++) qn_tq_store(QN_TQ1_0, tq_trits(src + QK_K * i, t), t, dst, i);
 }
 
 void qn_quantize_tq2_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     (void)imatrix;
     const int64_t nb = nrow * (n_per_row / QK_K);
-    block_tq2_0 *y = (block_tq2_0 *)dst;
     uint8_t t[QK_K];
-    for (int64_t i = 0; i < nb; i++) {
-        y[i].d = qn_fp32_to_fp16(tq_trits(src + QK_K * i, t));
-        qn_tq2_pack(t, y + i);
-    }
+    for (int64_t i = 0; i < nb; i++) qn_tq_store(QN_TQ2_0, tq_trits(src + QK_K * i, t), t, dst, i);
 }
