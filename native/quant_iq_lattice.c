@@ -134,18 +134,25 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
     return true;
 }
 
-static uint8_t signs_even(const float *x, const float *weight, float *xval) {
-    int nflip = 0;
+/* Magnitudes of 8 elements into xval; bit i set where element i is negative. */
+static uint8_t signs_all(const float *x, float *xval) {
     uint8_t s = 0;
     for (int i = 0; i < 8; ++i) {
         if (x[i] >= 0) {
             xval[i] = x[i];
         } else {
             xval[i] = -x[i];
-            ++nflip;
             s |= (uint8_t)(1 << i);
         }
     }
+    return s;
+}
+
+/* As signs_all, then an odd number of flips gives back the sign of the element of least weight * x^2. */
+static uint8_t signs_even(const float *x, const float *weight, float *xval) {
+    uint8_t s = signs_all(x, xval);
+    int nflip = 0;
+    for (int i = 0; i < 8; ++i) nflip += (s >> i) & 1;
     if (nflip % 2) {
         int imin = 0;
         float min = weight[0] * x[0] * x[0];
@@ -160,19 +167,6 @@ static uint8_t signs_even(const float *x, const float *weight, float *xval) {
         s ^= (uint8_t)(1 << imin);
     }
     return s & 127;
-}
-
-static uint8_t signs_all(const float *x, float *xval) {
-    uint8_t s = 0;
-    for (int i = 0; i < 8; ++i) {
-        if (x[i] >= 0) {
-            xval[i] = x[i];
-        } else {
-            xval[i] = -x[i];
-            s |= (uint8_t)(1 << i);
-        }
-    }
-    return s;
 }
 
 float qn_iq_sumx2(const float *x) {
