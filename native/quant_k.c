@@ -202,21 +202,40 @@ static void q2_K_finish(const float *x, block_q2_K *y, qn_k_search *s, bool imat
 
 /* ---------------------------------------------------------------- Q3_K finish */
 
-/* l: the sixteen 6-bit scales as packed (0..63). */
-static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_t *l, uint8_t *L, qn_k_requant_fn requant) {
+/* The levels of sub-block j (16 elements) that a make_qx_quants search with lazy_L found: those of its
+ * winning inverse scale, or all 0 where it was tiny. */
+static void qx_levels(const float *x, const qn_k_search *s, int j, int nmax, uint8_t *L) {
+    const bool tiny = (s->tiny >> j) & 1;
+    for (int i = 16 * j; i < 16 * (j + 1); ++i)
+        L[i] = (uint8_t)(tiny ? 0 : QN_MAX(-nmax, QN_MIN(nmax - 1, qn_nearest_int(s->iscale[j] * x[i]))) + nmax);
+}
+
+/* l: the sixteen 6-bit scales as packed (0..63). A sub-block whose scale rounds to 0 keeps its search's
+ * levels; a lazy search left them to be found here. */
+static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_t *l, qn_k_search *s, bool imatrix,
+                                     qn_k_requant_fn requant) {
+    uint8_t *L = s->L;
     const float dall = qn_fp16_to_fp32(y->d);
     float d[QK_K / 16];
     for (int j = 0; j < QK_K / 16; ++j) d[j] = dall * (int8_t)(l[j] - 32);
-    requant(x, QK_K / 16, 16, d, NULL, -4, 3, 4, L);
-    /* Levels are 0..7: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs (each
-     * byte written once, branch-free). */
-    for (int m = 0; m < 32; ++m) {
-        uint8_t h = 0;
-        for (int b = 0; b < 8; ++b) h |= (uint8_t)((L[32 * b + m] >> 2) << b);
-        y->hmask[m] = h;
+    for (int j = 0; s->lazy_L && j < QK_K / 16; ++j) {
+        if (d[j]) continue;
+        if (imatrix) qx_levels(x, s, j, 4, L);
+        else qn_make_q3_quants(16, 4, x + 16 * j, (int8_t *)L + 16 * j);
     }
-    for (int j = 0; j < QK_K; ++j) L[j] &= 3;
-    pack_2bit(L, y->qs);
+    requant(x, QK_K / 16, 16, d, NULL, -4, 3, 4, L);
+    /* Levels are 0..7: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs. Written as
+     * byte-wise loops over non-overlapping arrays (restrict), which the compiler vectorises. */
+    const uint8_t *restrict Lr = L;
+    uint8_t *restrict hmask = y->hmask, *restrict qs = y->qs;
+    for (int m = 0; m < 32; ++m) {
+        const uint8_t *q = Lr + m;
+        hmask[m] = (uint8_t)((q[0] >> 2) | ((q[32] >> 2) << 1) | ((q[64] >> 2) << 2) | ((q[96] >> 2) << 3) | ((q[128] >> 2) << 4) |
+                             ((q[160] >> 2) << 5) | ((q[192] >> 2) << 6) | ((q[224] >> 2) << 7));
+    }
+    for (int j = 0; j < QK_K; j += 128)
+        for (int m = 0; m < 32; ++m)
+            qs[j / 4 + m] = (uint8_t)((Lr[j + m] & 3) | ((Lr[j + m + 32] & 3) << 2) | ((Lr[j + m + 64] & 3) << 4) | ((Lr[j + m + 96] & 3) << 6));
 }
 
 static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
@@ -242,7 +261,7 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
         }
     }
     pack_scales_q3(l, y->scales);
-    q3_K_requantize_and_pack(x, y, l, s->L, requant);
+    q3_K_requantize_and_pack(x, y, l, s, imatrix, requant);
 }
 
 /* ---------------------------------------------------------------- Q4_K and Q5_K finish */
@@ -315,7 +334,6 @@ static void q5_K_finish(const float *x, block_q5_K *y, qn_k_search *s, bool imat
 
 static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {
     (void)imatrix;
-    int8_t *L = (int8_t *)s->L;
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
         const float abs_scale = fabsf(s->scales[ib]);
@@ -332,12 +350,9 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
     const float dall = qn_fp16_to_fp32(y->d);
     for (int j = 0; j < QK_K / 16; ++j) {
         d[j] = dall * y->scales[j];
-        if (d[j] || !s->lazy_L) continue;
-        const bool tiny = (s->tiny >> j) & 1;
-        for (int i = 16 * j; i < 16 * (j + 1); ++i)
-            L[i] = (int8_t)(tiny ? 0 : QN_MAX(-32, QN_MIN(31, qn_nearest_int(s->iscale[j] * x[i]))) + 32);
+        if (!d[j] && s->lazy_L) qx_levels(x, s, j, 32, s->L);
     }
-    requant(x, QK_K / 16, 16, d, NULL, -32, 31, 32, (uint8_t *)L);
+    requant(x, QK_K / 16, 16, d, NULL, -32, 31, 32, s->L);
     /* Levels are 0..63. restrict: the levels and the block never overlap, which lets the compiler vectorise. */
     const uint8_t *restrict Lu = s->L;
     uint8_t *restrict ql = y->ql, *restrict qh = y->qh;

@@ -12,10 +12,11 @@ typedef struct {
     float mins[16];
     float sw[16];      /* sum of the importance weights per sub-block (imatrix paths) */
     uint8_t L[QK_K];   /* levels found by the searches, already offset to be non-negative */
-    /* Set by Q6_K's lane search, which leaves L empty: sub-block j's levels are those of inverse scale iscale[j],
-     * clamp(nearest_int(iscale[j] * x), -32, 31) + 32, or all 0 where bit j of tiny is set. The finish needs
-     * them only for the sub-blocks whose rounded scale is 0 (the rest are re-quantized), so it computes them
-     * there. */
+    /* Set by lane searches that leave L empty: the finish needs levels only for the sub-blocks whose rounded
+     * scale is 0 (the rest are re-quantized), so it finds them there. A make_qx_quants search (Q6_K, Q3_K with
+     * importance weights) records sub-block j's winning inverse scale iscale[j], its levels being
+     * clamp(nearest_int(iscale[j] * x), -nmax, nmax - 1) + nmax, or all 0 where bit j of tiny is set; Q3_K's
+     * make_q3_quants search records nothing, as the finish repeats it for those few sub-blocks. */
     bool lazy_L;
     uint16_t tiny;
     float iscale[16];

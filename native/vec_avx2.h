@@ -55,6 +55,14 @@ static inline void vi_store_u8(uint8_t *p, vi a) {
     const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
     _mm_storel_epi64((__m128i *)p, _mm_packus_epi16(w, w));
 }
+/* Stores the 4 * 8 lanes of a, b, c, d (in that order) as bytes, each clamped to lo..hi (within -128..127)
+ * and offset. Packing saturates, which keeps the order of values, so clamping after it is clamping before. */
+static inline void vi_store_levels4(uint8_t *p, vi a, vi b, vi c, vi d, int lo, int hi, int offset) {
+    const __m256i v = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    __m256i r = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    r = _mm256_min_epi8(_mm256_max_epi8(r, _mm256_set1_epi8((char)lo)), _mm256_set1_epi8((char)hi));
+    _mm256_storeu_si256((__m256i *)p, _mm256_add_epi8(r, _mm256_set1_epi8((char)offset)));
+}
 /* Exact for the small whole numbers used here. */
 static inline vi vf_to_vi(vf a) { return _mm256_cvttps_epi32(a); }
 /* 1 where m is true, else 0. */

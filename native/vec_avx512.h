@@ -53,6 +53,15 @@ static inline vm vi_ne(vi a, vi b) { return _mm512_cmpneq_epi32_mask(a, b); }
 static inline vf vi_to_vf(vi a) { return _mm512_cvtepi32_ps(a); }
 /* Stores the low bytes of 16 lanes holding 0..255. */
 static inline void vi_store_u8(uint8_t *p, vi a) { _mm_storeu_si128((__m128i *)p, _mm512_cvtepi32_epi8(a)); }
+/* Stores the 4 * 16 lanes of a, b, c, d (in that order) as bytes, each clamped to lo..hi (within -128..127)
+ * and offset. The narrowing saturates, which keeps the order of values, so clamping after it is clamping before. */
+static inline void vi_store_levels4(uint8_t *p, vi a, vi b, vi c, vi d, int lo, int hi, int offset) {
+    const vi v[4] = {a, b, c, d};
+    for (int k = 0; k < 4; ++k) {
+        const __m128i r = _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(v[k]), _mm_set1_epi8((char)lo)), _mm_set1_epi8((char)hi));
+        _mm_storeu_si128((__m128i *)(p + 16 * k), _mm_add_epi8(r, _mm_set1_epi8((char)offset)));
+    }
+}
 /* Exact for the small whole numbers used here. */
 static inline vi vf_to_vi(vf a) { return _mm512_cvttps_epi32(a); }
 /* 1 where m is true, else 0. */

@@ -51,6 +51,14 @@ static inline void vi_store_u8(uint8_t *p, vi a) {
     const uint8x8_t b = vmovn_u16(vcombine_u16(h, h));
     vst1_lane_u32((uint32_t *)p, vreinterpret_u32_u8(b), 0);
 }
+/* Stores the 4 * 4 lanes of a, b, c, d (in that order) as bytes, each clamped to lo..hi (within -128..127)
+ * and offset. The narrowing saturates, which keeps the order of values, so clamping after it is clamping before. */
+static inline void vi_store_levels4(uint8_t *p, vi a, vi b, vi c, vi d, int lo, int hi, int offset) {
+    const int8x8_t ab = vqmovn_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b)));
+    const int8x8_t cd = vqmovn_s16(vcombine_s16(vqmovn_s32(c), vqmovn_s32(d)));
+    const int8x16_t r = vminq_s8(vmaxq_s8(vcombine_s8(ab, cd), vdupq_n_s8((int8_t)lo)), vdupq_n_s8((int8_t)hi));
+    vst1q_u8(p, vreinterpretq_u8_s8(vaddq_s8(r, vdupq_n_s8((int8_t)offset))));
+}
 static inline vi vf_to_vi(vf a) { return vcvtq_s32_f32(a); }
 static inline vi vm_to_vi(vm m) { return vreinterpretq_s32_u32(vshrq_n_u32(m, 31)); }
 
