@@ -38,8 +38,16 @@ typedef uint16_t qn_fp16;
  * compiled apart instead of tested per element. */
 #if defined(_MSC_VER) && !defined(__clang__)
 #define QN_ALWAYS_INLINE static __forceinline
+#include <intrin.h>
+/* Index of the lowest set bit of a non-zero v. */
+static inline int qn_ctz(unsigned v) {
+    unsigned long i;
+    _BitScanForward(&i, v);
+    return (int)i;
+}
 #else
 #define QN_ALWAYS_INLINE static inline __attribute__((always_inline))
+static inline int qn_ctz(unsigned v) { return __builtin_ctz(v); }
 #endif
 
 #ifdef __cplusplus

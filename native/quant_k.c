@@ -217,9 +217,13 @@ static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_
     uint8_t *L = s->L;
     const float dall = qn_fp16_to_fp32(y->d);
     float d[QK_K / 16];
-    for (int j = 0; j < QK_K / 16; ++j) d[j] = dall * (int8_t)(l[j] - 32);
-    for (int j = 0; s->lazy_L && j < QK_K / 16; ++j) {
-        if (d[j]) continue;
+    unsigned kept = 0; /* bit j: d[j] is 0 (branch-free: which sub-blocks those are is unpredictable) */
+    for (int j = 0; j < QK_K / 16; ++j) {
+        d[j] = dall * (int8_t)(l[j] - 32);
+        kept |= (unsigned)(d[j] == 0.0f) << j;
+    }
+    for (; s->lazy_L && kept; kept &= kept - 1) {
+        const int j = qn_ctz(kept);
         if (imatrix) qx_levels(x, s, j, 4, L);
         else qn_make_q3_quants(16, 4, x + 16 * j, (int8_t *)L + 16 * j);
     }
@@ -247,7 +251,9 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
         float max_scale = 0, amax = 0;
         for (int j = 0; j < QK_K / 16; ++j) {
             const float scale = fabsf(s->scales[j]);
-            if (scale > amax) { amax = scale; max_scale = s->scales[j]; }
+            const bool up = scale > amax;
+            amax = up ? scale : amax;
+            max_scale = up ? s->scales[j] : max_scale;
         }
         if (max_scale) {
             const float iscale = -32.f / max_scale;
@@ -337,7 +343,9 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < QK_K / 16; ++ib) {
         const float abs_scale = fabsf(s->scales[ib]);
-        if (abs_scale > max_abs_scale) { max_abs_scale = abs_scale; max_scale = s->scales[ib]; }
+        const bool up = abs_scale > max_abs_scale;
+        max_abs_scale = up ? abs_scale : max_abs_scale;
+        max_scale = up ? s->scales[ib] : max_scale;
     }
     if (max_abs_scale < QN_GROUP_MAX_EPS) {
         memset(y, 0, sizeof(*y));
@@ -348,10 +356,12 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
     for (int ib = 0; ib < QK_K / 16; ++ib) y->scales[ib] = (int8_t)QN_MIN(127, qn_nearest_int(iscale * s->scales[ib]));
     float d[QK_K / 16];
     const float dall = qn_fp16_to_fp32(y->d);
+    unsigned kept = 0; /* bit j: d[j] is 0 */
     for (int j = 0; j < QK_K / 16; ++j) {
         d[j] = dall * y->scales[j];
-        if (!d[j] && s->lazy_L) qx_levels(x, s, j, 32, s->L);
+        kept |= (unsigned)(d[j] == 0.0f) << j;
     }
+    for (; s->lazy_L && kept; kept &= kept - 1) qx_levels(x, s, qn_ctz(kept), 32, s->L);
     requant(x, QK_K / 16, 16, d, NULL, -32, 31, 32, s->L);
     /* Levels are 0..63. restrict: the levels and the block never overlap, which lets the compiler vectorise. */
     const uint8_t *restrict Lu = s->L;
