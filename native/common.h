@@ -45,9 +45,15 @@ static inline int qn_ctz(unsigned v) {
     _BitScanForward(&i, v);
     return (int)i;
 }
+static inline int qn_ctz64(uint64_t v) {
+    unsigned long i;
+    _BitScanForward64(&i, v);
+    return (int)i;
+}
 #else
 #define QN_ALWAYS_INLINE static inline __attribute__((always_inline))
 static inline int qn_ctz(unsigned v) { return __builtin_ctz(v); }
+static inline int qn_ctz64(uint64_t v) { return __builtin_ctzll(v); }
 #endif
 
 #ifdef __cplusplus

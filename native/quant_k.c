@@ -381,6 +381,12 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
 
 void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src, void *dst,
                         int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    /* Without importance weights every super-block stands alone, and rows are contiguous in src and dst:
+     * one long row lets a search call take super-blocks across row ends. */
+    if (!imatrix) {
+        n_per_row *= nrow;
+        nrow = 1;
+    }
     const int64_t nb = n_per_row / QK_K;
     const size_t block_bytes = (size_t)qn_type_info(type)->type_size;
     uint8_t *y = (uint8_t *)dst;

@@ -40,7 +40,7 @@ typedef struct {
 } qn_k_searches;
 
 /* Q3_K takes the most: the more sub-blocks per call, the fuller its batches of sub-blocks to refine. */
-#define QN_K_MAX_BLOCKS_PER_CALL 16
+#define QN_K_MAX_BLOCKS_PER_CALL 64
 
 /* The scalar searches of each type. */
 extern const qn_k_searches qn_q2_K_search, qn_q3_K_search, qn_q4_K_search, qn_q5_K_search, qn_q6_K_search;

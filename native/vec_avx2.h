@@ -38,6 +38,8 @@ static inline vm vm_and(vm a, vm b) { return _mm256_and_ps(a, b); }
 static inline vm vm_or(vm a, vm b) { return _mm256_or_ps(a, b); }
 static inline vm vm_none(void) { return _mm256_setzero_ps(); }
 static inline int vm_any(vm m) { return _mm256_movemask_ps(m) != 0; }
+/* Bit k set where lane k is true. */
+static inline unsigned vm_bits(vm m) { return (unsigned)_mm256_movemask_ps(m); }
 
 static inline vi vi_set(int a) { return _mm256_set1_epi32(a); }
 static inline vi vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)p); }

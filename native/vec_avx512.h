@@ -39,6 +39,8 @@ static inline vm vm_and(vm a, vm b) { return (vm)(a & b); }
 static inline vm vm_or(vm a, vm b) { return (vm)(a | b); }
 static inline vm vm_none(void) { return 0; }
 static inline int vm_any(vm m) { return m != 0; }
+/* Bit k set where lane k is true. */
+static inline unsigned vm_bits(vm m) { return (unsigned)m; }
 
 static inline vi vi_set(int a) { return _mm512_set1_epi32(a); }
 static inline vi vi_load(const int32_t *p) { return _mm512_loadu_si512(p); }

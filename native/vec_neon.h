@@ -34,6 +34,11 @@ static inline vm vm_and(vm a, vm b) { return vandq_u32(a, b); }
 static inline vm vm_or(vm a, vm b) { return vorrq_u32(a, b); }
 static inline vm vm_none(void) { return vdupq_n_u32(0); }
 static inline int vm_any(vm m) { return vmaxvq_u32(m) != 0; }
+/* Bit k set where lane k is true. */
+static inline unsigned vm_bits(vm m) {
+    const uint32_t weights[4] = {1, 2, 4, 8};
+    return vaddvq_u32(vandq_u32(m, vld1q_u32(weights)));
+}
 
 static inline vi vi_set(int a) { return vdupq_n_s32(a); }
 static inline vi vi_load(const int32_t *p) { return vld1q_s32(p); }
