@@ -36,11 +36,18 @@ static void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
 }
 
 /* The sixteen 6-bit Q3_K scales l (0..63) into 12 bytes: the low nibbles of j and j + 8 share byte j, the
- * high two bits of j, j + 4, j + 8, j + 12 fill byte 8 + j (each byte written once). */
-static void pack_scales_q3(const uint8_t *l, uint8_t *scales) {
-    for (int j = 0; j < 8; ++j) scales[j] = (uint8_t)((l[j] & 0xF) | ((l[j + 8] & 0xF) << 4));
-    for (int j = 0; j < 4; ++j)
-        scales[8 + j] = (uint8_t)((l[j] >> 4) | ((l[j + 4] >> 4) << 2) | ((l[j + 8] >> 4) << 4) | ((l[j + 12] >> 4) << 6));
+ * high two bits of j, j + 4, j + 8, j + 12 fill byte 8 + j. Worked on whole words with masks that keep
+ * every bit inside its byte, so byte order does not matter. */
+void qn_pack_scales_q3(const uint8_t *l, uint8_t *scales) {
+    uint64_t a, b;
+    memcpy(&a, l, 8);
+    memcpy(&b, l + 8, 8);
+    const uint64_t lo = (a & 0x0F0F0F0F0F0F0F0Full) | ((b & 0x0F0F0F0F0F0F0F0Full) << 4);
+    memcpy(scales, &lo, 8);
+    uint32_t w[4], hi = 0;
+    memcpy(w, l, 16);
+    for (int k = 0; k < 4; ++k) hi |= ((w[k] >> 4) & 0x03030303u) << (2 * k);
+    memcpy(scales + 8, &hi, 4);
 }
 
 static float sum_squares(const float *x, int n) {
@@ -148,11 +155,11 @@ ONE_BLOCK(q5_K_search_ref)
 ONE_BLOCK(q5_K_search_imatrix)
 ONE_BLOCK(q6_K_search)
 
-const qn_k_searches qn_q2_K_search = {q2_K_search_ref_1, q2_K_search_imatrix_1, requant_scalar, 1};
-const qn_k_searches qn_q3_K_search = {q3_K_search_ref_1, q3_K_search_imatrix_1, requant_scalar, 1};
-const qn_k_searches qn_q4_K_search = {q4_K_search_ref_1, q4_K_search_imatrix_1, requant_scalar, 1};
-const qn_k_searches qn_q5_K_search = {q5_K_search_ref_1, q5_K_search_imatrix_1, requant_scalar, 1};
-const qn_k_searches qn_q6_K_search = {q6_K_search_1, q6_K_search_1, requant_scalar, 1};
+const qn_k_searches qn_q2_K_search = {q2_K_search_ref_1, q2_K_search_imatrix_1, requant_scalar, 1, NULL};
+const qn_k_searches qn_q3_K_search = {q3_K_search_ref_1, q3_K_search_imatrix_1, requant_scalar, 1, NULL};
+const qn_k_searches qn_q4_K_search = {q4_K_search_ref_1, q4_K_search_imatrix_1, requant_scalar, 1, NULL};
+const qn_k_searches qn_q5_K_search = {q5_K_search_ref_1, q5_K_search_imatrix_1, requant_scalar, 1, NULL};
+const qn_k_searches qn_q6_K_search = {q6_K_search_1, q6_K_search_1, requant_scalar, 1, NULL};
 
 /* ---------------------------------------------------------------- Q2_K finish */
 
@@ -266,7 +273,7 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
             y->d = qn_fp32_to_fp16(0.f);
         }
     }
-    pack_scales_q3(l, y->scales);
+    qn_pack_scales_q3(l, y->scales);
     q3_K_requantize_and_pack(x, y, l, s, imatrix, requant);
 }
 
@@ -399,6 +406,10 @@ void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src,
             (qw ? search->imatrix : search->ref)(src + QK_K * i, qw, s, count);
             for (int b = 0; b < count; ++b, ++i, y += block_bytes) {
                 const float *x = src + QK_K * i;
+                if (!qw && search->finish_ref) {
+                    search->finish_ref(x, y, &s[b]);
+                    continue;
+                }
                 switch (type) {
                 case QN_Q2_K: q2_K_finish(x, (block_q2_K *)y, &s[b], qw != NULL, search->requant); break;
                 case QN_Q3_K: q3_K_finish(x, (block_q3_K *)y, &s[b], qw != NULL, search->requant); break;

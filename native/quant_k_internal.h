@@ -37,6 +37,9 @@ typedef struct {
     qn_k_search_fn imatrix;  /* with them */
     qn_k_requant_fn requant;
     int blocks_per_call;     /* super-blocks a search call takes at once (at most QN_K_MAX_BLOCKS_PER_CALL) */
+    /* The finish of a super-block searched without importance weights, if the searches bring their own
+     * (it must give the reference finish's bytes); NULL: the reference finish. */
+    void (*finish_ref)(const float *x, void *y, qn_k_search *s);
 } qn_k_searches;
 
 /* Q3_K takes the most: the more sub-blocks per call, the fuller its batches of sub-blocks to refine. */
@@ -45,7 +48,10 @@ typedef struct {
 /* The scalar searches of each type. */
 extern const qn_k_searches qn_q2_K_search, qn_q3_K_search, qn_q4_K_search, qn_q5_K_search, qn_q6_K_search;
 
-/* Quantizes rows with the given searches; the finish is the reference's. */
+/* Q3_K's sixteen 6-bit scales (0..63) packed into the block's 12 bytes. */
+void qn_pack_scales_q3(const uint8_t *l, uint8_t *scales);
+
+/* Quantizes rows with the given searches and finish. */
 void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src, void *dst,
                         int64_t nrow, int64_t n_per_row, const float *imatrix);
 

@@ -44,6 +44,17 @@ static inline vi vi_set(int a) { return vdupq_n_s32(a); }
 static inline vi vi_load(const int32_t *p) { return vld1q_s32(p); }
 static inline void vi_store(int32_t *p, vi a) { vst1q_s32(p, a); }
 static inline vi vi_add(vi a, vi b) { return vaddq_s32(a, b); }
+static inline vi vi_and(vi a, vi b) { return vandq_s32(a, b); }
+static inline vi vi_or(vi a, vi b) { return vorrq_s32(a, b); }
+static inline vi vi_shl(vi a, int n) { return vshlq_s32(a, vdupq_n_s32(n)); }
+/* Arithmetic (sign-filling) shift right. */
+static inline vi vi_sar(vi a, int n) { return vshlq_s32(a, vdupq_n_s32(-n)); }
+/* 4 bytes (0..255) to lanes. */
+static inline vi vi_load_u8(const uint8_t *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(w))))));
+}
 static inline vi vi_sub(vi a, vi b) { return vsubq_s32(a, b); }
 static inline vi vi_min(vi a, vi b) { return vminq_s32(a, b); }
 static inline vi vi_max(vi a, vi b) { return vmaxq_s32(a, b); }
