@@ -219,8 +219,7 @@ static void qx_levels(const float *x, const qn_k_search *s, int j, int nmax, uin
 
 /* l: the sixteen 6-bit scales as packed (0..63). A sub-block whose scale rounds to 0 keeps its search's
  * levels; a lazy search left them to be found here. */
-static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_t *l, qn_k_search *s, bool imatrix,
-                                     qn_k_requant_fn requant) {
+static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_t *l, qn_k_search *s, qn_k_requant_fn requant) {
     uint8_t *L = s->L;
     const float dall = qn_fp16_to_fp32(y->d);
     float d[QK_K / 16];
@@ -229,11 +228,7 @@ static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_
         d[j] = dall * (int8_t)(l[j] - 32);
         kept |= (unsigned)(d[j] == 0.0f) << j;
     }
-    for (; s->lazy_L && kept; kept &= kept - 1) {
-        const int j = qn_ctz(kept);
-        if (imatrix) qx_levels(x, s, j, 4, L);
-        else qn_make_q3_quants(16, 4, x + 16 * j, (int8_t *)L + 16 * j);
-    }
+    for (; s->lazy_L && kept; kept &= kept - 1) qx_levels(x, s, qn_ctz(kept), 4, L);
     requant(x, QK_K / 16, 16, d, NULL, -4, 3, 4, L);
     /* Levels are 0..7: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs. Written as
      * byte-wise loops over non-overlapping arrays (restrict), which the compiler vectorises. */
@@ -274,7 +269,7 @@ static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imat
         }
     }
     qn_pack_scales_q3(l, y->scales);
-    q3_K_requantize_and_pack(x, y, l, s, imatrix, requant);
+    q3_K_requantize_and_pack(x, y, l, s, requant);
 }
 
 /* ---------------------------------------------------------------- Q4_K and Q5_K finish */

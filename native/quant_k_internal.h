@@ -1,6 +1,6 @@
 /* The K-quant quantizers in two steps: the sub-block searches (the costly part, which the SIMD twins
  * replace with one sub-block per lane) and the finish (scale quantization, re-quantization against
- * the rounded scales, packing), shared by every path. */
+ * the rounded scales, packing), the reference's on every path but where a twin brings its own. */
 #ifndef QN_QUANT_K_INTERNAL_H
 #define QN_QUANT_K_INTERNAL_H
 
@@ -12,11 +12,10 @@ typedef struct {
     float mins[16];
     float sw[16];      /* sum of the importance weights per sub-block (imatrix paths) */
     uint8_t L[QK_K];   /* levels found by the searches, already offset to be non-negative */
-    /* Set by lane searches that leave L empty: the finish needs levels only for the sub-blocks whose rounded
-     * scale is 0 (the rest are re-quantized), so it finds them there. A make_qx_quants search (Q6_K, Q3_K with
-     * importance weights) records sub-block j's winning inverse scale iscale[j], its levels being
-     * clamp(nearest_int(iscale[j] * x), -nmax, nmax - 1) + nmax, or all 0 where bit j of tiny is set; Q3_K's
-     * make_q3_quants search records nothing, as the finish repeats it for those few sub-blocks. */
+    /* Set by lane make_qx_quants searches (Q6_K, Q3_K with importance weights), which leave L empty: the finish
+     * needs levels only for the sub-blocks whose rounded scale is 0 (the rest are re-quantized), so it finds them
+     * there. Sub-block j's levels are those of its winning inverse scale iscale[j],
+     * clamp(nearest_int(iscale[j] * x), -nmax, nmax - 1) + nmax, or all 0 where bit j of tiny is set. */
     bool lazy_L;
     uint16_t tiny;
     float iscale[16];
