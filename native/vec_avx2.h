@@ -20,6 +20,9 @@ static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 /* For finite operands only (NaN and signed-zero rules differ between ISAs). */
 static inline vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
 static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+/* The larger of x and acc, acc where x is NaN (acc never is NaN); +0 for -0 against +0. */
+static inline vf vf_max_num(vf x, vf acc) { return _mm256_max_ps(x, acc); }
+static inline vf vf_min_num(vf x, vf acc) { return _mm256_min_ps(x, acc); }
 static inline vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
 static inline vf vf_sqrt(vf a) { return _mm256_sqrt_ps(a); }

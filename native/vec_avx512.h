@@ -21,6 +21,9 @@ static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 /* For finite operands only (NaN and signed-zero rules differ between ISAs). */
 static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+/* The larger of x and acc, acc where x is NaN (acc never is NaN). */
+static inline vf vf_max_num(vf x, vf acc) { return _mm512_max_ps(x, acc); }
+static inline vf vf_min_num(vf x, vf acc) { return _mm512_min_ps(x, acc); }
 static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
 static inline vf vf_sqrt(vf a) { return _mm512_sqrt_ps(a); }

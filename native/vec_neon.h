@@ -18,6 +18,9 @@ static inline vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
 /* For finite operands only (NaN and signed-zero rules differ between ISAs). */
 static inline vf vf_min(vf a, vf b) { return vminq_f32(a, b); }
 static inline vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
+/* The larger of x and acc, acc where x is NaN (acc never is NaN). */
+static inline vf vf_max_num(vf x, vf acc) { return vmaxnmq_f32(x, acc); }
+static inline vf vf_min_num(vf x, vf acc) { return vminnmq_f32(x, acc); }
 static inline vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
 static inline vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
 static inline vf vf_sqrt(vf a) { return vsqrtq_f32(a); }
