@@ -39,6 +39,8 @@ static inline vm vf_ne(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
 static inline vf vf_select(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 static inline vm vm_and(vm a, vm b) { return _mm256_and_ps(a, b); }
 static inline vm vm_or(vm a, vm b) { return _mm256_or_ps(a, b); }
+/* b and not a */
+static inline vm vm_andnot(vm a, vm b) { return _mm256_andnot_ps(a, b); }
 static inline vm vm_none(void) { return _mm256_setzero_ps(); }
 static inline int vm_any(vm m) { return _mm256_movemask_ps(m) != 0; }
 /* Bit k set where lane k is true. */
@@ -60,6 +62,7 @@ static inline vi vi_min(vi a, vi b) { return _mm256_min_epi32(a, b); }
 static inline vi vi_max(vi a, vi b) { return _mm256_max_epi32(a, b); }
 static inline vi vi_select(vm m, vi a, vi b) { return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m)); }
 static inline vm vi_ne(vi a, vi b) { return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1))); }
+static inline vm vi_eq(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)); }
 /* Exact for the small integers used here. */
 static inline vf vi_to_vf(vi a) { return _mm256_cvtepi32_ps(a); }
 /* Stores the low bytes of 8 lanes holding 0..255. */

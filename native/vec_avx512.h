@@ -40,6 +40,8 @@ static inline vm vf_ne(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ
 static inline vf vf_select(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
 static inline vm vm_and(vm a, vm b) { return (vm)(a & b); }
 static inline vm vm_or(vm a, vm b) { return (vm)(a | b); }
+/* b and not a */
+static inline vm vm_andnot(vm a, vm b) { return (vm)(~a & b); }
 static inline vm vm_none(void) { return 0; }
 static inline int vm_any(vm m) { return m != 0; }
 /* Bit k set where lane k is true. */
@@ -61,6 +63,7 @@ static inline vi vi_min(vi a, vi b) { return _mm512_min_epi32(a, b); }
 static inline vi vi_max(vi a, vi b) { return _mm512_max_epi32(a, b); }
 static inline vi vi_select(vm m, vi a, vi b) { return _mm512_mask_blend_epi32(m, b, a); }
 static inline vm vi_ne(vi a, vi b) { return _mm512_cmpneq_epi32_mask(a, b); }
+static inline vm vi_eq(vi a, vi b) { return _mm512_cmpeq_epi32_mask(a, b); }
 /* Exact for the small integers used here. */
 static inline vf vi_to_vf(vi a) { return _mm512_cvtepi32_ps(a); }
 /* Stores the low bytes of 16 lanes holding 0..255. */

@@ -35,6 +35,8 @@ static inline vm vf_ne(vf a, vf b) { return vmvnq_u32(vceqq_f32(a, b)); }
 static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
 static inline vm vm_and(vm a, vm b) { return vandq_u32(a, b); }
 static inline vm vm_or(vm a, vm b) { return vorrq_u32(a, b); }
+/* b and not a */
+static inline vm vm_andnot(vm a, vm b) { return vbicq_u32(b, a); }
 static inline vm vm_none(void) { return vdupq_n_u32(0); }
 static inline int vm_any(vm m) { return vmaxvq_u32(m) != 0; }
 /* Bit k set where lane k is true. */
@@ -63,6 +65,7 @@ static inline vi vi_min(vi a, vi b) { return vminq_s32(a, b); }
 static inline vi vi_max(vi a, vi b) { return vmaxq_s32(a, b); }
 static inline vi vi_select(vm m, vi a, vi b) { return vbslq_s32(m, a, b); }
 static inline vm vi_ne(vi a, vi b) { return vmvnq_u32(vceqq_s32(a, b)); }
+static inline vm vi_eq(vi a, vi b) { return vceqq_s32(a, b); }
 static inline vf vi_to_vf(vi a) { return vcvtq_f32_s32(a); }
 /* Stores the low bytes of 4 lanes holding 0..255. */
 static inline void vi_store_u8(uint8_t *p, vi a) {
