@@ -230,18 +230,7 @@ static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_
     }
     for (; s->lazy_L && kept; kept &= kept - 1) qx_levels(x, s, qn_ctz(kept), 4, L);
     requant(x, QK_K / 16, 16, d, NULL, -4, 3, 4, L);
-    /* Levels are 0..7: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs. Written as
-     * byte-wise loops over non-overlapping arrays (restrict), which the compiler vectorises. */
-    const uint8_t *restrict Lr = L;
-    uint8_t *restrict hmask = y->hmask, *restrict qs = y->qs;
-    for (int m = 0; m < 32; ++m) {
-        const uint8_t *q = Lr + m;
-        hmask[m] = (uint8_t)((q[0] >> 2) | ((q[32] >> 2) << 1) | ((q[64] >> 2) << 2) | ((q[96] >> 2) << 3) | ((q[128] >> 2) << 4) |
-                             ((q[160] >> 2) << 5) | ((q[192] >> 2) << 6) | ((q[224] >> 2) << 7));
-    }
-    for (int j = 0; j < QK_K; j += 128)
-        for (int m = 0; m < 32; ++m)
-            qs[j / 4 + m] = (uint8_t)((Lr[j + m] & 3) | ((Lr[j + m + 32] & 3) << 2) | ((Lr[j + m + 64] & 3) << 4) | ((Lr[j + m + 96] & 3) << 6));
+    qn_pack_q3(L, y->hmask, y->qs);
 }
 
 static void q3_K_finish(const float *x, block_q3_K *y, qn_k_search *s, bool imatrix, qn_k_requant_fn requant) {

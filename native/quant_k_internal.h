@@ -47,6 +47,20 @@ typedef struct {
 /* The scalar searches of each type. */
 extern const qn_k_searches qn_q2_K_search, qn_q3_K_search, qn_q4_K_search, qn_q5_K_search, qn_q6_K_search;
 
+/* Q3_K's levels (0..7) packed: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs.
+ * Byte-wise loops over non-overlapping arrays (restrict), which the compiler vectorises for whichever
+ * instruction set the including file is built for. */
+static inline void qn_pack_q3(const uint8_t *restrict L, uint8_t *restrict hmask, uint8_t *restrict qs) {
+    for (int m = 0; m < 32; ++m) {
+        const uint8_t *q = L + m;
+        hmask[m] = (uint8_t)((q[0] >> 2) | ((q[32] >> 2) << 1) | ((q[64] >> 2) << 2) | ((q[96] >> 2) << 3) | ((q[128] >> 2) << 4) |
+                             ((q[160] >> 2) << 5) | ((q[192] >> 2) << 6) | ((q[224] >> 2) << 7));
+    }
+    for (int j = 0; j < QK_K; j += 128)
+        for (int m = 0; m < 32; ++m)
+            qs[j / 4 + m] = (uint8_t)((L[j + m] & 3) | ((L[j + m + 32] & 3) << 2) | ((L[j + m + 64] & 3) << 4) | ((L[j + m + 96] & 3) << 6));
+}
+
 /* Q3_K's sixteen 6-bit scales (0..63) packed into the block's 12 bytes. */
 void qn_pack_scales_q3(const uint8_t *l, uint8_t *scales);
 
