@@ -155,11 +155,11 @@ ONE_BLOCK(q5_K_search_ref)
 ONE_BLOCK(q5_K_search_imatrix)
 ONE_BLOCK(q6_K_search)
 
-const qn_k_searches qn_q2_K_search = {q2_K_search_ref_1, q2_K_search_imatrix_1, requant_scalar, 1, NULL};
-const qn_k_searches qn_q3_K_search = {q3_K_search_ref_1, q3_K_search_imatrix_1, requant_scalar, 1, NULL};
-const qn_k_searches qn_q4_K_search = {q4_K_search_ref_1, q4_K_search_imatrix_1, requant_scalar, 1, NULL};
-const qn_k_searches qn_q5_K_search = {q5_K_search_ref_1, q5_K_search_imatrix_1, requant_scalar, 1, NULL};
-const qn_k_searches qn_q6_K_search = {q6_K_search_1, q6_K_search_1, requant_scalar, 1, NULL};
+const qn_k_searches qn_q2_K_search = {q2_K_search_ref_1, q2_K_search_imatrix_1, requant_scalar, 1, NULL, NULL};
+const qn_k_searches qn_q3_K_search = {q3_K_search_ref_1, q3_K_search_imatrix_1, requant_scalar, 1, NULL, NULL};
+const qn_k_searches qn_q4_K_search = {q4_K_search_ref_1, q4_K_search_imatrix_1, requant_scalar, 1, NULL, NULL};
+const qn_k_searches qn_q5_K_search = {q5_K_search_ref_1, q5_K_search_imatrix_1, requant_scalar, 1, NULL, NULL};
+const qn_k_searches qn_q6_K_search = {q6_K_search_1, q6_K_search_1, requant_scalar, 1, NULL, NULL};
 
 /* ---------------------------------------------------------------- Q2_K finish */
 
@@ -209,14 +209,6 @@ static void q2_K_finish(const float *x, block_q2_K *y, qn_k_search *s, bool imat
 
 /* ---------------------------------------------------------------- Q3_K finish */
 
-/* The levels of sub-block j (16 elements) that a make_qx_quants search with lazy_L found: those of its
- * winning inverse scale, or all 0 where it was tiny. */
-static void qx_levels(const float *x, const qn_k_search *s, int j, int nmax, uint8_t *L) {
-    const bool tiny = (s->tiny >> j) & 1;
-    for (int i = 16 * j; i < 16 * (j + 1); ++i)
-        L[i] = (uint8_t)(tiny ? 0 : QN_MAX(-nmax, QN_MIN(nmax - 1, qn_nearest_int(s->iscale[j] * x[i]))) + nmax);
-}
-
 /* l: the sixteen 6-bit scales as packed (0..63). A sub-block whose scale rounds to 0 keeps its search's
  * levels; a lazy search left them to be found here. */
 static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_t *l, qn_k_search *s, qn_k_requant_fn requant) {
@@ -228,7 +220,7 @@ static void q3_K_requantize_and_pack(const float *x, block_q3_K *y, const uint8_
         d[j] = dall * (int8_t)(l[j] - 32);
         kept |= (unsigned)(d[j] == 0.0f) << j;
     }
-    for (; s->lazy_L && kept; kept &= kept - 1) qx_levels(x, s, qn_ctz(kept), 4, L);
+    for (; s->lazy_L && kept; kept &= kept - 1) qn_qx_levels(x, s, qn_ctz(kept), 4, L);
     requant(x, QK_K / 16, 16, d, NULL, -4, 3, 4, L);
     qn_pack_q3(L, y->hmask, y->qs);
 }
@@ -352,20 +344,9 @@ static void q6_K_finish(const float *x, block_q6_K *y, qn_k_search *s, bool imat
         d[j] = dall * y->scales[j];
         kept |= (unsigned)(d[j] == 0.0f) << j;
     }
-    for (; s->lazy_L && kept; kept &= kept - 1) qx_levels(x, s, qn_ctz(kept), 32, s->L);
+    for (; s->lazy_L && kept; kept &= kept - 1) qn_qx_levels(x, s, qn_ctz(kept), 32, s->L);
     requant(x, QK_K / 16, 16, d, NULL, -32, 31, 32, s->L);
-    /* Levels are 0..63. restrict: the levels and the block never overlap, which lets the compiler vectorise. */
-    const uint8_t *restrict Lu = s->L;
-    uint8_t *restrict ql = y->ql, *restrict qh = y->qh;
-    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
-        for (int l = 0; l < 32; ++l) {
-            const uint8_t q1 = Lu[j + l] & 0xF, q2 = Lu[j + l + 32] & 0xF;
-            const uint8_t q3 = Lu[j + l + 64] & 0xF, q4 = Lu[j + l + 96] & 0xF;
-            ql[l] = (uint8_t)(q1 | (q3 << 4));
-            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
-            qh[l] = (uint8_t)((Lu[j + l] >> 4) | ((Lu[j + l + 32] >> 4) << 2) | ((Lu[j + l + 64] >> 4) << 4) | ((Lu[j + l + 96] >> 4) << 6));
-        }
-    }
+    qn_pack_q6(s->L, y->ql, y->qh);
 }
 
 /* ---------------------------------------------------------------- row drivers */
@@ -390,8 +371,9 @@ void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src,
             (qw ? search->imatrix : search->ref)(src + QK_K * i, qw, s, count);
             for (int b = 0; b < count; ++b, ++i, y += block_bytes) {
                 const float *x = src + QK_K * i;
-                if (!qw && search->finish_ref) {
-                    search->finish_ref(x, y, &s[b]);
+                const qn_k_finish_fn finish = qw ? search->finish_imatrix : search->finish_ref;
+                if (finish) {
+                    finish(x, y, &s[b]);
                     continue;
                 }
                 switch (type) {

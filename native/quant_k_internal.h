@@ -31,14 +31,16 @@ typedef void (*qn_k_search_fn)(const float *x, const float *qw, qn_k_search *s, 
 typedef void (*qn_k_requant_fn)(const float *x, int n_sub, int sub_len, const float *d, const float *dm, int lo, int hi, int offset,
                                 uint8_t *L);
 
+typedef void (*qn_k_finish_fn)(const float *x, void *y, qn_k_search *s);
+
 typedef struct {
     qn_k_search_fn ref;      /* without importance weights */
     qn_k_search_fn imatrix;  /* with them */
     qn_k_requant_fn requant;
     int blocks_per_call;     /* super-blocks a search call takes at once (at most QN_K_MAX_BLOCKS_PER_CALL) */
-    /* The finish of a super-block searched without importance weights, if the searches bring their own
-     * (it must give the reference finish's bytes); NULL: the reference finish. */
-    void (*finish_ref)(const float *x, void *y, qn_k_search *s);
+    /* The finish of a super-block searched without / with importance weights, where the searches bring their
+     * own (it must give the reference finish's bytes); NULL: the reference finish. */
+    qn_k_finish_fn finish_ref, finish_imatrix;
 } qn_k_searches;
 
 /* Q3_K takes the most: the more sub-blocks per call, the fuller its batches of sub-blocks to refine. */
@@ -46,6 +48,29 @@ typedef struct {
 
 /* The scalar searches of each type. */
 extern const qn_k_searches qn_q2_K_search, qn_q3_K_search, qn_q4_K_search, qn_q5_K_search, qn_q6_K_search;
+
+/* The levels of sub-block j (16 elements) that a make_qx_quants search with lazy_L found: those of its
+ * winning inverse scale, or all 0 where it was tiny. */
+static inline void qn_qx_levels(const float *x, const qn_k_search *s, int j, int nmax, uint8_t *L) {
+    const bool tiny = (s->tiny >> j) & 1;
+    for (int i = 16 * j; i < 16 * (j + 1); ++i)
+        L[i] = (uint8_t)(tiny ? 0 : QN_MAX(-nmax, QN_MIN(nmax - 1, qn_nearest_int(s->iscale[j] * x[i]))) + nmax);
+}
+
+/* Q6_K's levels (0..63) packed: per 128, the low nibbles of elements l and l + 64 share ql[l] (l + 32 and
+ * l + 96 share ql[l + 32]), and their high two bits fill qh[l]. Byte-wise loops over non-overlapping
+ * arrays (restrict), which the compiler vectorises for the including file's instruction set. */
+static inline void qn_pack_q6(const uint8_t *restrict L, uint8_t *restrict ql, uint8_t *restrict qh) {
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32) {
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF;
+            const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+            ql[l] = (uint8_t)(q1 | (q3 << 4));
+            ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+            qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
+        }
+    }
+}
 
 /* Q3_K's levels (0..7) packed: the high bit of element j is bit j/32 of hmask[j%32], the low two go to qs.
  * Byte-wise loops over non-overlapping arrays (restrict), which the compiler vectorises for whichever
