@@ -369,13 +369,15 @@ void qn_quantize_k_rows(int type, const qn_k_searches *search, const float *src,
             const float *qw = imatrix ? imatrix + QK_K * i : NULL;
             for (int b = 0; b < count; ++b) s[b].lazy_L = false;
             (qw ? search->imatrix : search->ref)(src + QK_K * i, qw, s, count);
+            const qn_k_finish_fn finish = qw ? search->finish_imatrix : search->finish_ref;
+            if (finish) {
+                finish(src + QK_K * i, y, s, count);
+                i += count;
+                y += (size_t)count * block_bytes;
+                continue;
+            }
             for (int b = 0; b < count; ++b, ++i, y += block_bytes) {
                 const float *x = src + QK_K * i;
-                const qn_k_finish_fn finish = qw ? search->finish_imatrix : search->finish_ref;
-                if (finish) {
-                    finish(x, y, &s[b]);
-                    continue;
-                }
                 switch (type) {
                 case QN_Q2_K: q2_K_finish(x, (block_q2_K *)y, &s[b], qw != NULL, search->requant); break;
                 case QN_Q3_K: q3_K_finish(x, (block_q3_K *)y, &s[b], qw != NULL, search->requant); break;

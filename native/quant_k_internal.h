@@ -31,7 +31,8 @@ typedef void (*qn_k_search_fn)(const float *x, const float *qw, qn_k_search *s, 
 typedef void (*qn_k_requant_fn)(const float *x, int n_sub, int sub_len, const float *d, const float *dm, int lo, int hi, int offset,
                                 uint8_t *L);
 
-typedef void (*qn_k_finish_fn)(const float *x, void *y, qn_k_search *s);
+/* Finishes `count` consecutive super-blocks (x, x + 256, ...) into consecutive blocks from y. */
+typedef void (*qn_k_finish_fn)(const float *x, void *y, qn_k_search *s, int count);
 
 typedef struct {
     qn_k_search_fn ref;      /* without importance weights */
