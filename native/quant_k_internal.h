@@ -44,8 +44,9 @@ typedef struct {
     qn_k_finish_fn finish_ref, finish_imatrix;
 } qn_k_searches;
 
-/* Q3_K takes the most: the more sub-blocks per call, the fuller its batches of sub-blocks to refine. */
-#define QN_K_MAX_BLOCKS_PER_CALL 64
+/* Q3_K takes the most: the more super-blocks per call, the fewer times its pool of sub-blocks to refine
+ * drains half-empty at the end of a call. */
+#define QN_K_MAX_BLOCKS_PER_CALL 128
 
 /* The scalar searches of each type. */
 extern const qn_k_searches qn_q2_K_search, qn_q3_K_search, qn_q4_K_search, qn_q5_K_search, qn_q6_K_search;
