@@ -4,7 +4,7 @@
 #include "quant_k_internal.h"
 #include "quant_search.h"
 
-/* 2-bit packing shared by Q2_K and Q3_K: four 32-apart elements per byte, per 128-half. */
+/* Q2_K's 2-bit packing: four 32-apart elements per byte, per 128-half. */
 static void pack_2bit(const uint8_t *L, uint8_t *qs) {
     for (int j = 0; j < QK_K; j += 128) {
         for (int l = 0; l < 32; ++l) {

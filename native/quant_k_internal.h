@@ -39,8 +39,8 @@ typedef struct {
     qn_k_search_fn imatrix;  /* with them */
     qn_k_requant_fn requant;
     int blocks_per_call;     /* super-blocks a search call takes at once (at most QN_K_MAX_BLOCKS_PER_CALL) */
-    /* The finish of a super-block searched without / with importance weights, where the searches bring their
-     * own (it must give the reference finish's bytes); NULL: the reference finish. */
+    /* The finish of the super-blocks of a call searched without / with importance weights, where the searches
+     * bring their own (it must give the reference finish's bytes); NULL: the reference finish. */
     qn_k_finish_fn finish_ref, finish_imatrix;
 } qn_k_searches;
 
