@@ -88,6 +88,9 @@ static inline vi vf_nearest_int(vf x) {
     const vi bits = _mm256_castps_si256(_mm256_add_ps(x, _mm256_set1_ps(12582912.f)));
     return _mm256_sub_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
 }
+/* x rounded to the nearest integer, ties to even, in one instruction: nearest_int(x) where |x| < 2^22, and
+ * not elsewhere (there nearest_int wraps; here a value out of int range or NaN gives INT_MIN). */
+static inline vi vf_round_int(vf x) { return _mm256_cvtps_epi32(x); }
 
 /* table[idx] for idx in 0..15. */
 static inline vf vf_lut16(const float *table, vi idx) {

@@ -88,6 +88,8 @@ static inline vi vf_nearest_int(vf x) {
     const vi bits = vreinterpretq_s32_f32(vaddq_f32(x, vdupq_n_f32(12582912.f)));
     return vsubq_s32(vandq_s32(bits, vdupq_n_s32(0x007fffff)), vdupq_n_s32(0x00400000));
 }
+/* x rounded to the nearest integer, ties to even: nearest_int(x) where |x| < 2^22, not elsewhere. */
+static inline vi vf_round_int(vf x) { return vcvtnq_s32_f32(x); }
 
 static inline vf vf_lut16(const float *table, vi idx) {
     int32_t i[4];
