@@ -4,6 +4,7 @@
 
 #include <immintrin.h>
 #include <stddef.h>
+#include <stdint.h>
 
 static inline __m256 vabs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
@@ -49,6 +50,29 @@ static inline void tile_transpose8(const float *src, size_t ss, float *dst, size
     for (int k = 0; k < 4; ++k) {
         _mm256_storeu_ps(dst + k * ds, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
         _mm256_storeu_ps(dst + (k + 4) * ds, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+    }
+}
+
+/* qn_pack_q3 (Q3_K's hmask and qs from 256 levels 0..7) in 32-byte vectors: byte m of vector b is level
+ * 32 * b + m; the masks keep every 32-bit shift inside its byte. */
+static inline void pack_q3_avx2(const uint8_t *L, uint8_t *hmask, uint8_t *qs) {
+    __m256i v[8];
+    for (int b = 0; b < 8; ++b) v[b] = _mm256_loadu_si256((const __m256i *)(L + 32 * b));
+    const __m256i m4 = _mm256_set1_epi8(4), m3 = _mm256_set1_epi8(3);
+    __m256i h = _mm256_or_si256(_mm256_srli_epi32(_mm256_and_si256(v[0], m4), 2), _mm256_srli_epi32(_mm256_and_si256(v[1], m4), 1));
+    h = _mm256_or_si256(h, _mm256_and_si256(v[2], m4));
+    h = _mm256_or_si256(h, _mm256_slli_epi32(_mm256_and_si256(v[3], m4), 1));
+    h = _mm256_or_si256(h, _mm256_slli_epi32(_mm256_and_si256(v[4], m4), 2));
+    h = _mm256_or_si256(h, _mm256_slli_epi32(_mm256_and_si256(v[5], m4), 3));
+    h = _mm256_or_si256(h, _mm256_slli_epi32(_mm256_and_si256(v[6], m4), 4));
+    h = _mm256_or_si256(h, _mm256_slli_epi32(_mm256_and_si256(v[7], m4), 5));
+    _mm256_storeu_si256((__m256i *)hmask, h);
+    for (int j = 0; j < 2; ++j) {
+        const __m256i *w = v + 4 * j;
+        __m256i q = _mm256_or_si256(_mm256_and_si256(w[0], m3), _mm256_slli_epi32(_mm256_and_si256(w[1], m3), 2));
+        q = _mm256_or_si256(q, _mm256_slli_epi32(_mm256_and_si256(w[2], m3), 4));
+        q = _mm256_or_si256(q, _mm256_slli_epi32(_mm256_and_si256(w[3], m3), 6));
+        _mm256_storeu_si256((__m256i *)(qs + 32 * j), q);
     }
 }
 

@@ -108,4 +108,29 @@ static inline void tile_transpose(const float *src, size_t ss, float *dst, size_
     vst1q_f32(dst + 3 * ds, vcombine_f32(vget_high_f32(p01.val[1]), vget_high_f32(p23.val[1])));
 }
 
+/* qn_pack_q3's bytes, in 16-byte vectors: byte m of vector k is level 16 * k + m. */
+static inline void vb_pack_q3(const uint8_t *L, uint8_t *hmask, uint8_t *qs) {
+    uint8x16_t v[16];
+    for (int k = 0; k < 16; ++k) v[k] = vld1q_u8(L + 16 * k);
+    const uint8x16_t m4 = vdupq_n_u8(4), m3 = vdupq_n_u8(3);
+    for (int half = 0; half < 2; ++half) {
+        const uint8x16_t *w = v + half;
+        uint8x16_t h = vorrq_u8(vshrq_n_u8(vandq_u8(w[0], m4), 2), vshrq_n_u8(vandq_u8(w[2], m4), 1));
+        h = vorrq_u8(h, vandq_u8(w[4], m4));
+        h = vorrq_u8(h, vshlq_n_u8(vandq_u8(w[6], m4), 1));
+        h = vorrq_u8(h, vshlq_n_u8(vandq_u8(w[8], m4), 2));
+        h = vorrq_u8(h, vshlq_n_u8(vandq_u8(w[10], m4), 3));
+        h = vorrq_u8(h, vshlq_n_u8(vandq_u8(w[12], m4), 4));
+        h = vorrq_u8(h, vshlq_n_u8(vandq_u8(w[14], m4), 5));
+        vst1q_u8(hmask + 16 * half, h);
+    }
+    for (int k = 0; k < 4; ++k) {
+        const uint8x16_t *w = v + 8 * (k / 2) + k % 2;
+        uint8x16_t q = vorrq_u8(vandq_u8(w[0], m3), vshlq_n_u8(vandq_u8(w[2], m3), 2));
+        q = vorrq_u8(q, vshlq_n_u8(vandq_u8(w[4], m3), 4));
+        q = vorrq_u8(q, vshlq_n_u8(vandq_u8(w[6], m3), 6));
+        vst1q_u8(qs + 16 * k, q);
+    }
+}
+
 #endif
