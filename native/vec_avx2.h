@@ -36,7 +36,7 @@ static inline vm vf_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 static inline vm vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 static inline vm vf_ne(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
 /* m ? a : b, lane by lane */
-static inline vf vf_select(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
+static inline vf vf_select(vm m, vf a, vf b) { return _mm256_or_ps(_mm256_and_ps(m, a), _mm256_andnot_ps(m, b)); }
 static inline vm vm_and(vm a, vm b) { return _mm256_and_ps(a, b); }
 static inline vm vm_or(vm a, vm b) { return _mm256_or_ps(a, b); }
 /* b and not a */
@@ -60,7 +60,7 @@ static inline vi vi_sar(vi a, int n) { return _mm256_srai_epi32(a, n); }
 static inline vi vi_load_u8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 static inline vi vi_min(vi a, vi b) { return _mm256_min_epi32(a, b); }
 static inline vi vi_max(vi a, vi b) { return _mm256_max_epi32(a, b); }
-static inline vi vi_select(vm m, vi a, vi b) { return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), m)); }
+static inline vi vi_select(vm m, vi a, vi b) { const __m256i mi = _mm256_castps_si256(m); return _mm256_or_si256(_mm256_and_si256(mi, a), _mm256_andnot_si256(mi, b)); }
 static inline vm vi_ne(vi a, vi b) { return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1))); }
 static inline vm vi_eq(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)); }
 /* Exact for the small integers used here. */
@@ -104,5 +104,8 @@ static inline void tile_transpose(const float *src, size_t ss, float *dst, size_
 
 /* qn_pack_q3's bytes. */
 static inline void vb_pack_q3(const uint8_t *L, uint8_t *hmask, uint8_t *qs) { pack_q3_avx2(L, hmask, qs); }
+
+/* The largest lane (no lane may be NaN). */
+static inline float vf_hmax(vf a) { return hmax8(a); }
 
 #endif

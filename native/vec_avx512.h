@@ -104,4 +104,7 @@ static inline void tile_transpose(const float *src, size_t ss, float *dst, size_
 /* qn_pack_q3's bytes. */
 static inline void vb_pack_q3(const uint8_t *L, uint8_t *hmask, uint8_t *qs) { pack_q3_avx2(L, hmask, qs); }
 
+/* The largest lane (no lane may be NaN). */
+static inline float vf_hmax(vf a) { return _mm512_reduce_max_ps(a); }
+
 #endif

@@ -133,4 +133,7 @@ static inline void vb_pack_q3(const uint8_t *L, uint8_t *hmask, uint8_t *qs) {
     }
 }
 
+/* The largest lane (no lane may be NaN). */
+static inline float vf_hmax(vf a) { return vmaxvq_f32(a); }
+
 #endif
