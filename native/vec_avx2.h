@@ -108,4 +108,9 @@ static inline void vb_pack_q3(const uint8_t *L, uint8_t *hmask, uint8_t *qs) { p
 /* The largest lane (no lane may be NaN). */
 static inline float vf_hmax(vf a) { return hmax8(a); }
 
+/* qn_fp32_to_fp16 and qn_fp16_to_fp32 in hardware: the same bits for every value but a NaN, whose payload
+ * these keep where qn_fp32_to_fp16 makes it 0x7E00. */
+static inline qn_fp16 hw_fp32_to_fp16(float f) { return (qn_fp16)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+static inline float hw_fp16_to_fp32(qn_fp16 h) { return _cvtsh_ss(h); }
+
 #endif

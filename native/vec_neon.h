@@ -136,4 +136,9 @@ static inline void vb_pack_q3(const uint8_t *L, uint8_t *hmask, uint8_t *qs) {
 /* The largest lane (no lane may be NaN). */
 static inline float vf_hmax(vf a) { return vmaxvq_f32(a); }
 
+/* qn_fp32_to_fp16 and qn_fp16_to_fp32 in hardware: the same bits for every value but a NaN, whose payload
+ * these keep where qn_fp32_to_fp16 makes it 0x7E00. */
+static inline qn_fp16 hw_fp32_to_fp16(float f) { return vget_lane_u16(vreinterpret_u16_f16(vcvt_f16_f32(vdupq_n_f32(f))), 0); }
+static inline float hw_fp16_to_fp32(qn_fp16 h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
+
 #endif
