@@ -33,10 +33,9 @@ static inline float absmax_n(const float *x, int n) {
     return hmax8(m);
 }
 
-/* dst row c = column c of the 8x8 tile whose row r starts at src + r * ss (32-bit elements). */
-static inline void tile_transpose8(const float *src, size_t ss, float *dst, size_t ds) {
-    __m256 r[8], t[8], u[8];
-    for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + k * ss);
+/* The 8x8 transpose of r[0..7] (rows) stored as dst row c = column c. */
+static inline void transpose8_store(const __m256 *r, float *dst, size_t ds) {
+    __m256 t[8], u[8];
     for (int k = 0; k < 8; k += 2) {
         t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
         t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
@@ -51,6 +50,20 @@ static inline void tile_transpose8(const float *src, size_t ss, float *dst, size
         _mm256_storeu_ps(dst + k * ds, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
         _mm256_storeu_ps(dst + (k + 4) * ds, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
     }
+}
+
+/* dst row c = column c of the 8x8 tile whose row r starts at src + r * ss (32-bit elements). */
+static inline void tile_transpose8(const float *src, size_t ss, float *dst, size_t ds) {
+    __m256 r[8];
+    for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + k * ss);
+    transpose8_store(r, dst, ds);
+}
+
+/* The same with row r at rows[r] + col. */
+static inline void tile_transpose8_rows(const float *const *rows, size_t col, float *dst, size_t ds) {
+    __m256 r[8];
+    for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(rows[k] + col);
+    transpose8_store(r, dst, ds);
 }
 
 /* qn_pack_q3 (Q3_K's hmask and qs from 256 levels 0..7) in 32-byte vectors: byte m of vector b is level

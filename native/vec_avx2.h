@@ -101,6 +101,8 @@ static inline vf vf_lut16(const float *table, vi idx) {
 
 /* dst row c = column c of the 8x8 tile whose row r starts at src + r * ss (32-bit elements). */
 static inline void tile_transpose(const float *src, size_t ss, float *dst, size_t ds) { tile_transpose8(src, ss, dst, ds); }
+/* dst row c = (rows[r][col + c]) for r, c < 8. */
+static inline void tile_transpose_rows(const float *const *rows, size_t col, float *dst, size_t ds) { tile_transpose8_rows(rows, col, dst, ds); }
 
 /* qn_pack_q3's bytes. */
 static inline void vb_pack_q3(const uint8_t *L, uint8_t *hmask, uint8_t *qs) { pack_q3_avx2(L, hmask, qs); }

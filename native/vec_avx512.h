@@ -100,6 +100,11 @@ static inline void tile_transpose(const float *src, size_t ss, float *dst, size_
     for (int a = 0; a < 2; ++a)
         for (int b = 0; b < 2; ++b) tile_transpose8(src + 8 * a * ss + 8 * b, ss, dst + 8 * b * ds + 8 * a, ds);
 }
+/* dst row c = (rows[r][col + c]) for r, c < 16, as four 8x8 transposes. */
+static inline void tile_transpose_rows(const float *const *rows, size_t col, float *dst, size_t ds) {
+    for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b) tile_transpose8_rows(rows + 8 * a, col + 8 * b, dst + 8 * b * ds + 8 * a, ds);
+}
 
 /* qn_pack_q3's bytes. */
 static inline void vb_pack_q3(const uint8_t *L, uint8_t *hmask, uint8_t *qs) { pack_q3_avx2(L, hmask, qs); }
