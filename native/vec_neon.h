@@ -98,7 +98,6 @@ static inline vf vf_lut16(const float *table, vi idx) {
     return vld1q_f32(v);
 }
 
-/* dst row c = column c of the 4x4 tile whose row r starts at src + r * ss (32-bit elements). */
 /* dst row c = (rows[r][col + c]) for r, c < 4. */
 static inline void tile_transpose_rows(const float *const *rows, size_t col, float *dst, size_t ds) {
     const float32x4x2_t p01 = vtrnq_f32(vld1q_f32(rows[0] + col), vld1q_f32(rows[1] + col));
@@ -108,6 +107,7 @@ static inline void tile_transpose_rows(const float *const *rows, size_t col, flo
     vst1q_f32(dst + 2 * ds, vcombine_f32(vget_high_f32(p01.val[0]), vget_high_f32(p23.val[0])));
     vst1q_f32(dst + 3 * ds, vcombine_f32(vget_high_f32(p01.val[1]), vget_high_f32(p23.val[1])));
 }
+/* dst row c = column c of the 4x4 tile whose row r starts at src + r * ss (32-bit elements). */
 static inline void tile_transpose(const float *src, size_t ss, float *dst, size_t ds) {
     const float *const rows[4] = {src, src + ss, src + 2 * ss, src + 3 * ss};
     tile_transpose_rows(rows, 0, dst, ds);
