@@ -293,15 +293,21 @@ Napi::Value QuantizeAsync(const Napi::CallbackInfo &info) {
   return p;
 }
 
-Napi::Value Dequantize(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "dequantize expects an options object");
-  Napi::Object o = info[0].As<Napi::Object>();
+struct DequantizeJob {
+  qn_dequantize_fn fn = nullptr;
+  const uint8_t *src = nullptr;
+  float *dst = nullptr;
+  int64_t n = 0;
+  void Run() const { fn(src, dst, n); }
+};
+
+static DequantizeJob ParseDequantize(Napi::Env env, const Napi::Object &o) {
   const int type = static_cast<int>(GetInt(env, o, "type", 0, QN_TYPE_COUNT - 1));
   const int64_t nrows = GetInt(env, o, "nrows", 0, INT64_C(1) << 40);
   const int64_t n_per_row = GetInt(env, o, "nPerRow", 1, INT64_C(1) << 32);
-  qn_dequantize_fn fn = qn_get_dequantize(QN_SIMD_SCALAR, type);
-  if (!fn) throw Napi::RangeError::New(env, "cannot dequantize type " + std::to_string(type));
+  DequantizeJob job;
+  job.fn = qn_get_dequantize(QN_SIMD_SCALAR, type);
+  if (!job.fn) throw Napi::RangeError::New(env, "cannot dequantize type " + std::to_string(type));
   Bytes src = GetBytes(env, o.Get("src"), "src");
   Bytes dst = GetBytes(env, o.Get("dst"), "dst");
   const size_t need_src = CheckedRowBytes(env, type, n_per_row, nrows, "source");
@@ -310,8 +316,45 @@ Napi::Value Dequantize(const Napi::CallbackInfo &info) {
     throw Napi::RangeError::New(env, "dequantize needs " + std::to_string(need_src) + " source and " +
                                          std::to_string(need_dst) + " destination bytes");
   }
-  fn(src.data, reinterpret_cast<float *>(dst.data), nrows * n_per_row);
+  job.src = src.data;
+  job.dst = reinterpret_cast<float *>(dst.data);
+  job.n = nrows * n_per_row;
+  return job;
+}
+
+Napi::Value Dequantize(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "dequantize expects an options object");
+  ParseDequantize(env, info[0].As<Napi::Object>()).Run();
   return env.Undefined();
+}
+
+class DequantizeWorker : public Napi::AsyncWorker {
+ public:
+  DequantizeWorker(Napi::Env env, const Napi::Object &options)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), job_(ParseDequantize(env, options)) {
+    keep_ = Napi::Persistent(options);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { job_.Run(); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  DequantizeJob job_;
+};
+
+Napi::Value DequantizeAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "dequantizeAsync expects an options object");
+  auto *worker = new DequantizeWorker(env, info[0].As<Napi::Object>());
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
 }
 
 Napi::Value FindInvalidRow(const Napi::CallbackInfo &info) {
@@ -365,6 +408,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantizeSync", Napi::Function::New(env, QuantizeSync, "quantizeSync"));
   exports.Set("quantizeAsync", Napi::Function::New(env, QuantizeAsync, "quantizeAsync"));
   exports.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
+  exports.Set("dequantizeAsync", Napi::Function::New(env, DequantizeAsync, "dequantizeAsync"));
   exports.Set("findInvalidRow", Napi::Function::New(env, FindInvalidRow, "findInvalidRow"));
   exports.Set("simdParse", Napi::Function::New(env, SimdParse, "simdParse"));
   return exports;

@@ -7,18 +7,21 @@ import { GgmlType, IMATRIX_REQUIRED_TYPES, PRODUCIBLE_TYPES, ggmlTypeByName, ggm
 import { GgufValueType, padTo, type GgufKv } from './gguf/format.js';
 import { kvString, openModel, splitPath, type GgufModel } from './gguf/model.js';
 import { executePlan } from './engine/pipeline.js';
-import { filterImatrix, loadImatrix } from './quant/imatrix.js';
+import { removeStalePartials, stalePartialWarnings } from './gguf/partial.js';
+import { filterImatrix, loadImatrix, type Imatrix } from './quant/imatrix.js';
 import { buildPlan, resolvePreset, type QuantPlan, type RuleOptions } from './quant/plan.js';
-import { PRESETS } from './quant/presets.js';
-import { loadNative, resolveSimd, type NativeAddon } from './native.js';
+import { PRESETS, presetNeedsImatrix, type Preset, type PresetArg } from './quant/presets.js';
+import { loadNative, resolveSimd, type NativeAddon, type SimdName } from './native.js';
+import { checks, validateOptions, type Check } from './options.js';
+import { checkInputFile, checkOutputPath } from './paths.js';
 
 export interface QuantizeOptions extends RuleOptions {
   /** Input GGUF (the first shard of a split model). */
   input: string;
   /** Output path; default `<input dir>/ggml-model-<PRESET>.gguf` as llama-quantize names it. */
   output?: string;
-  /** Preset name (Q4_K_M, q8_0, …; case-insensitive) or llama ftype number. */
-  preset: string;
+  /** Preset name (Q4_K_M, q8_0, …; case-insensitive) or llama ftype number as a string ('15'). */
+  preset: PresetArg;
   /** Path of an importance matrix (GGUF or legacy .dat). */
   imatrix?: string;
   /** Keep only importance data of tensors whose name contains one of these. */
@@ -30,7 +33,7 @@ export interface QuantizeOptions extends RuleOptions {
   /** Worker threads (default: all cores). Never changes the output bytes. */
   threads?: number;
   /** SIMD path: auto (default), scalar, avx2, avx512, neon. Never changes the output bytes. */
-  simd?: string;
+  simd?: SimdName;
   /** Input bytes per chunk (default 32 MiB); peak memory is about four chunks plus the metadata. */
   chunkBytes?: number;
   signal?: AbortSignal;
@@ -49,6 +52,16 @@ export interface QuantizeProgress {
   fraction: number;
   /** Estimated seconds left, undefined until there is a rate to go by. */
   etaSeconds: number | undefined;
+}
+
+/** The importance matrix a run used. */
+export interface ImatrixSummary {
+  file: string;
+  /** Entries in the file (after includeWeights / excludeWeights). */
+  entries: number;
+  /** Quantized tensors that got importance data, of `quantizedTensors`. */
+  appliedTensors: number;
+  quantizedTensors: number;
 }
 
 export interface TensorSummary {
@@ -81,6 +94,8 @@ export interface QuantizeSummary {
   bitsPerWeightOut: number;
   seconds: number;
   dryRun: boolean;
+  /** Undefined when no importance matrix was given. */
+  imatrix: ImatrixSummary | undefined;
   warnings: string[];
   simd: string;
   threads: number;
@@ -110,6 +125,17 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
+/** What can be known about the output before the input is read: a folder, a missing or read-only
+ * folder, an existing file, or the input itself. Split outputs are checked by name after the plan. */
+async function checkOutputEarly(options: QuantizeOptions): Promise<void> {
+  const base = options.output ?? defaultOutputPath(options.input, options.preset);
+  if (!options.keepSplit && (resolve(base) === resolve(options.input) || (await sameFile(base, options.input)))) {
+    throw new QuantNativeError('E_SAME_FILE', `the output ${base} is the input file`, { hint: 'choose another output path: the input is never modified' });
+  }
+  const suggestedName = `ggml-model-${resolvePreset(options.preset).name}.gguf`;
+  await checkOutputPath(base, { force: (options.force ?? false) || (options.keepSplit ?? false), suggestedName });
+}
+
 async function checkOutputs(model: GgufModel, paths: readonly string[], plan: QuantPlan, force: boolean): Promise<void> {
   for (const p of paths) {
     for (const f of model.files) {
@@ -133,11 +159,26 @@ async function checkOutputs(model: GgufModel, paths: readonly string[], plan: Qu
   }
 }
 
-function summarize(options: QuantizeOptions, plan: QuantPlan, outputs: string[], seconds: number, simd: string, threads: number): QuantizeSummary {
+function imatrixSummary(options: QuantizeOptions, plan: QuantPlan, imatrix: Imatrix | undefined): ImatrixSummary | undefined {
+  if (imatrix === undefined || options.imatrix === undefined) return undefined;
+  const quantized = plan.tensors.filter((t) => t.action === 'quantize');
+  return { file: options.imatrix, entries: imatrix.entries.size, appliedTensors: quantized.filter((t) => t.imatrix !== undefined).length, quantizedTensors: quantized.length };
+}
+
+interface RunFacts {
+  outputs: string[];
+  seconds: number;
+  simd: string;
+  threads: number;
+  imatrix: ImatrixSummary | undefined;
+  warnings: readonly string[];
+}
+
+function summarize(options: QuantizeOptions, plan: QuantPlan, run: RunFacts): QuantizeSummary {
   const fallbackParameters = plan.tensors.filter((t) => t.fallbackFrom !== undefined).reduce((s, t) => s + t.elements, 0);
   return {
     input: options.input,
-    outputs,
+    outputs: run.outputs,
     preset: plan.preset.name,
     fileType: plan.ftype,
     tensors: plan.tensors.map((t) => ({
@@ -153,11 +194,12 @@ function summarize(options: QuantizeOptions, plan: QuantPlan, outputs: string[],
     bytesOut: plan.bytesOut,
     bitsPerWeightIn: plan.elements ? (plan.bytesIn * 8) / plan.elements : 0,
     bitsPerWeightOut: plan.elements ? (plan.bytesOut * 8) / plan.elements : 0,
-    seconds,
+    seconds: run.seconds,
     dryRun: options.dryRun ?? false,
-    warnings: [...plan.warnings],
-    simd,
-    threads,
+    imatrix: run.imatrix,
+    warnings: [...plan.warnings, ...run.warnings],
+    simd: run.simd,
+    threads: run.threads,
   };
 }
 
@@ -181,29 +223,48 @@ function progressReporter(plan: QuantPlan, onProgress: ((p: QuantizeProgress) =>
   };
 }
 
+const RULE_OPTIONS: Record<keyof RuleOptions, Check> = {
+  allowRequantize: checks.boolean, leaveOutputTensor: checks.boolean, pure: checks.boolean, outputTensorType: checks.string,
+  tokenEmbeddingType: checks.string, tensorTypes: checks.objects, pruneLayers: checks.layers, keepSplit: checks.boolean,
+  overrideKv: checks.objects, dryRun: checks.boolean,
+};
+const QUANTIZE_OPTIONS: Record<keyof QuantizeOptions, Check> = {
+  ...RULE_OPTIONS, input: checks.string, output: checks.string, preset: checks.presetArg, imatrix: checks.string,
+  includeWeights: checks.strings, excludeWeights: checks.strings, force: checks.boolean, threads: checks.positiveInt,
+  simd: checks.string, chunkBytes: checks.positiveInt, signal: checks.signal, onProgress: checks.function, nativeBinding: checks.string,
+};
+
 /** Quantizes a GGUF model as llama-quantize does, byte for byte. */
 export async function quantize(options: QuantizeOptions): Promise<QuantizeSummary> {
+  validateOptions('quantize', options, QUANTIZE_OPTIONS, ['input', 'preset']);
+  return runQuantize({ ...options, preset: String(options.preset) as PresetArg });
+}
+
+async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   const t0 = performance.now();
   const native = loadNative(options.nativeBinding);
   const simd = resolveSimd(native, options.simd);
   const threads = positiveInt(options.threads, 'threads', availableParallelism());
   const chunkBytes = positiveInt(options.chunkBytes, 'chunkBytes', 32 << 20);
+  await checkInputFile(options.input, 'input');
+  if (!options.dryRun) await checkOutputEarly(options);
   const model = await openModel(options.input);
   let imatrix = options.imatrix ? await loadImatrix(options.imatrix) : undefined;
   if (imatrix) imatrix = filterImatrix(imatrix, options.includeWeights ?? [], options.excludeWeights ?? []);
   const plan = buildPlan(model, { ...options, imatrix, imatrixPath: options.imatrix });
-  const simdName = native.info.simdNames[simd]!;
-  if (options.dryRun) return summarize(options, plan, [], (performance.now() - t0) / 1000, simdName, threads);
+  const facts = { simd: native.info.simdNames[simd]!, threads, imatrix: imatrixSummary(options, plan, imatrix) };
+  if (options.dryRun) return summarize(options, plan, { ...facts, outputs: [], seconds: (performance.now() - t0) / 1000, warnings: [] });
 
   const paths = outputPaths(options, plan);
   await checkOutputs(model, paths, plan, options.force ?? false);
+  const stale = stalePartialWarnings(await removeStalePartials(dirname(resolve(paths[0]!))));
   const progress = progressReporter(plan, options.onProgress);
   await executePlan(model, plan, paths, {
     native, simd, threads, chunkBytes, signal: options.signal,
     onProgress: (p) => progress.report(p.tensorIndex, p.tensorName, p.bytesDone),
   });
   progress.report(plan.tensors.length - 1, plan.tensors.at(-1)?.name ?? '', plan.bytesIn, true);
-  return summarize(options, plan, paths, (performance.now() - t0) / 1000, simdName, threads);
+  return summarize(options, plan, { ...facts, outputs: paths, seconds: (performance.now() - t0) / 1000, warnings: stale });
 }
 
 export interface DequantizeOptions extends Omit<QuantizeOptions, 'preset' | 'allowRequantize' | 'output'> {
@@ -212,11 +273,14 @@ export interface DequantizeOptions extends Omit<QuantizeOptions, 'preset' | 'all
   type?: 'f32' | 'f16' | 'bf16';
 }
 
+const { preset: _preset, allowRequantize: _allowRequantize, ...DEQUANTIZE_SHARED } = QUANTIZE_OPTIONS;
+const DEQUANTIZE_OPTIONS: Record<keyof DequantizeOptions, Check> = { ...DEQUANTIZE_SHARED, type: checks.oneOf('f32', 'f16', 'bf16') };
+
 /** Writes a quantized model back as floats (llama-quantize's F32/F16/BF16 with --allow-requantize). */
 export async function dequantize(options: DequantizeOptions): Promise<QuantizeSummary> {
+  validateOptions('dequantize', options, DEQUANTIZE_OPTIONS, ['input', 'output']);
   const { type = 'f16', ...rest } = options;
-  if (!['f32', 'f16', 'bf16'].includes(type)) throw new QuantNativeError('E_BAD_OPTION', `dequantize writes f32, f16 or bf16, not ${String(type)}`);
-  return quantize({ ...rest, preset: type.toUpperCase(), allowRequantize: true });
+  return runQuantize({ ...rest, preset: type, allowRequantize: true });
 }
 
 export interface PresetInfo {
@@ -229,11 +293,13 @@ export interface PresetInfo {
   description: string;
   /** Whether quant-native can produce this preset's default type today. */
   supported: boolean;
+  /** Whether llama.cpp's rules make this preset refuse to run without an importance matrix (`imatrix`). */
+  needsImatrix: boolean;
 }
 
 /** Every llama-quantize preset, in llama-quantize's order. */
 export function listPresets(): PresetInfo[] {
-  return PRESETS.map((p) => {
+  return PRESETS.map((p: Preset) => {
     const t = p.defaultType === undefined ? undefined : ggmlTypeInfo(p.defaultType);
     return {
       name: p.name,
@@ -242,6 +308,7 @@ export function listPresets(): PresetInfo[] {
       bitsPerWeight: t ? (t.typeSize * 8) / t.blockSize : undefined,
       description: p.description,
       supported: p.defaultType === undefined || PRODUCIBLE_TYPES.has(p.defaultType),
+      needsImatrix: presetNeedsImatrix(p),
     };
   });
 }
@@ -313,9 +380,19 @@ export async function inspect(path: string): Promise<InspectResult> {
 export interface RowsOptions {
   /** Worker threads for this call (default 1). */
   threads?: number;
-  simd?: string;
+  simd?: SimdName;
   nativeBinding?: string;
 }
+
+export interface QuantizeRowsOptions extends RowsOptions {
+  /** n_per_row importance values (required by IQ2_XXS, IQ2_XS and IQ1_S). */
+  imatrix?: Float32Array;
+  /** What a Uint16Array holds; required with one (f16 or bf16 bits). Float32Array input is f32. */
+  srcType?: 'f32' | 'f16' | 'bf16';
+}
+
+const ROWS_OPTIONS: Record<keyof RowsOptions, Check> = { threads: checks.positiveInt, simd: checks.string, nativeBinding: checks.string };
+const QUANTIZE_ROWS_OPTIONS: Record<keyof QuantizeRowsOptions, Check> = { ...ROWS_OPTIONS, imatrix: checks.float32Array, srcType: checks.oneOf('f32', 'f16', 'bf16') };
 
 function typeId(name: string | number): number {
   const t = typeof name === 'number' ? ggmlTypeInfo(name) : ggmlTypeByName(name);
@@ -330,15 +407,19 @@ function native(options: RowsOptions): { addon: NativeAddon; simd: number } {
 }
 
 /** Quantizes rows of F32 (or F16/BF16 bits) you bring; off the JS thread. */
-export async function quantizeRows(
-  type: string | number, src: Float32Array | Uint16Array, nPerRow: number,
-  options: RowsOptions & { imatrix?: Float32Array; srcType?: 'f32' | 'f16' | 'bf16' } = {},
-): Promise<Buffer> {
+export async function quantizeRows(type: string | number, src: Float32Array | Uint16Array, nPerRow: number, options: QuantizeRowsOptions = {}): Promise<Buffer> {
+  validateOptions('quantizeRows', options, QUANTIZE_ROWS_OPTIONS);
   const dstType = typeId(type);
-  const srcType = options.srcType === 'f16' ? GgmlType.F16 : options.srcType === 'bf16' ? GgmlType.BF16 : GgmlType.F32;
-  if ((srcType === GgmlType.F32) !== src instanceof Float32Array) {
-    throw new QuantNativeError('E_BAD_OPTION', 'src must be a Float32Array for f32 input and a Uint16Array for f16/bf16');
+  if (src instanceof Uint16Array && options.srcType !== 'f16' && options.srcType !== 'bf16') {
+    throw new QuantNativeError('E_BAD_OPTION', `quantizeRows(): a Uint16Array holds f16 or bf16 bits: say which with options.srcType ('f16' or 'bf16')${options.srcType ? `, not '${options.srcType}'` : ''}`);
   }
+  if (src instanceof Float32Array && options.srcType !== undefined && options.srcType !== 'f32') {
+    throw new QuantNativeError('E_BAD_OPTION', `quantizeRows(): a Float32Array is f32 input, but options.srcType is '${options.srcType}': pass its bits as a Uint16Array`);
+  }
+  if (!(src instanceof Float32Array) && !(src instanceof Uint16Array)) {
+    throw new QuantNativeError('E_BAD_OPTION', 'quantizeRows(): src must be a Float32Array (f32) or a Uint16Array (f16/bf16 bits with options.srcType)');
+  }
+  const srcType = options.srcType === 'f16' ? GgmlType.F16 : options.srcType === 'bf16' ? GgmlType.BF16 : GgmlType.F32;
   const row = rowBytes(dstType, nPerRow);
   if (!Number.isInteger(nPerRow) || nPerRow < 1 || row === undefined || src.length % nPerRow !== 0) {
     throw new QuantNativeError('E_BAD_OPTION', `rows of ${nPerRow} do not fit ${ggmlTypeName(dstType)} (block ${ggmlTypeInfo(dstType)!.blockSize}) or do not divide the ${src.length} values`);
@@ -357,14 +438,15 @@ export async function quantizeRows(
   return dst;
 }
 
-/** Dequantizes rows of a type back to F32. */
-export function dequantizeRows(type: string | number, data: Uint8Array, nPerRow: number, options: RowsOptions = {}): Float32Array {
+/** Dequantizes rows of a type back to F32; off the JS thread. */
+export async function dequantizeRows(type: string | number, data: Uint8Array, nPerRow: number, options: RowsOptions = {}): Promise<Float32Array> {
+  validateOptions('dequantizeRows', options, ROWS_OPTIONS);
   const id = typeId(type);
   const row = rowBytes(id, nPerRow);
   if (row === undefined || data.length % row !== 0) throw new QuantNativeError('E_BAD_OPTION', `${data.length} bytes are not whole rows of ${nPerRow} ${ggmlTypeName(id)} values`);
   const nrows = data.length / row;
   const out = new Float32Array(nrows * nPerRow);
-  native(options).addon.dequantize({ type: id, nrows, nPerRow, src: data, dst: out });
+  await native(options).addon.dequantizeAsync({ type: id, nrows, nPerRow, src: data, dst: out });
   return out;
 }
 

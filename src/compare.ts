@@ -2,6 +2,7 @@
  * chunks (never a whole tensor in memory) and compared element by element. */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { QuantNativeError } from './errors.js';
+import { checks, validateOptions } from './options.js';
 import { PRODUCIBLE_TYPES, ggmlTypeName, rowBytes } from './ggml-types.js';
 import { elementCount, type GgufTensorInfo } from './gguf/format.js';
 import { openModel } from './gguf/model.js';
@@ -31,6 +32,7 @@ export interface CompareResult {
 const CHUNK_ELEMENTS = 1 << 20;
 
 export async function compareModels(referencePath: string, quantizedPath: string, options: { nativeBinding?: string } = {}): Promise<CompareResult> {
+  validateOptions('compareModels', options, { nativeBinding: checks.string });
   const native = loadNative(options.nativeBinding);
   const [ref, quant] = await Promise.all([openModel(referencePath), openModel(quantizedPath)]);
   const refByName = new Map(ref.tensors.map((t) => [t.name, t]));
@@ -38,8 +40,8 @@ export async function compareModels(referencePath: string, quantizedPath: string
   const quantReader = await TensorDataReader.open(quant.files.map((f) => f.path));
   const tensors: TensorComparison[] = [];
   const unmatched: string[] = ref.tensors.filter((t) => !quant.tensors.some((q) => q.name === t.name)).map((t) => t.name);
-  const dequant = (t: GgufTensorInfo, bytes: Buffer, rows: number, out: Float32Array): void =>
-    native.dequantize({ type: t.type, nrows: rows, nPerRow: t.dims[0]!, src: bytes, dst: out });
+  const dequant = (t: GgufTensorInfo, bytes: Buffer, rows: number, out: Float32Array): Promise<void> =>
+    native.dequantizeAsync({ type: t.type, nrows: rows, nPerRow: t.dims[0]!, src: bytes, dst: out });
   try {
     for (const q of quant.tensors) {
       const r = refByName.get(q.name);
@@ -64,8 +66,7 @@ export async function compareModels(referencePath: string, quantizedPath: string
         const n = Math.min(rowsPerChunk, nrows - row);
         await refReader.read(r, row * rowBytes(r.type, ne0)!, n * rowBytes(r.type, ne0)!, rBytes);
         await quantReader.read(q, row * rowBytes(q.type, ne0)!, n * rowBytes(q.type, ne0)!, qBytes);
-        dequant(r, rBytes, n, a);
-        dequant(q, qBytes, n, b);
+        await Promise.all([dequant(r, rBytes, n, a), dequant(q, qBytes, n, b)]);
         for (let i = 0; i < n * ne0; i++) {
           const x = a[i]!, y = b[i]!, d = y - x;
           sumErr2 += d * d;
@@ -87,6 +88,11 @@ export async function compareModels(referencePath: string, quantizedPath: string
     }
   } finally {
     await Promise.all([refReader.close(), quantReader.close()]);
+  }
+  if (tensors.length === 0) {
+    throw new QuantNativeError('E_NO_MATCH', `no tensor of ${quantizedPath} matches one of ${referencePath} by name and shape`, {
+      hint: 'compare a quantized model with the model it was made from',
+    });
   }
   tensors.sort((x, y) => (x.sqnrDb ?? Infinity) - (y.sqnrDb ?? Infinity));
   return { tensors, unmatched };

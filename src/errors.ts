@@ -28,7 +28,16 @@ export type ErrorCode =
   | 'E_BAD_OPTION'
   | 'E_SIMD_UNAVAILABLE'
   | 'E_NATIVE_LOAD'
-  | 'E_ABORTED';
+  | 'E_ABORTED'
+  | 'E_NOT_FOUND'
+  | 'E_INPUT_IS_FOLDER'
+  | 'E_OUTPUT_IS_FOLDER'
+  | 'E_NOT_WRITABLE'
+  | 'E_NO_MATCH'
+  /** Only in the CLI's `--json` error object: the command line itself was wrong. */
+  | 'E_USAGE'
+  /** Only in the CLI's `--json` error object: an error quant-native did not expect (a bug). */
+  | 'E_INTERNAL';
 
 /** Every error quant-native throws on purpose is one of these, with a stable `code` and, where
  * there is one, a `hint` that says what to do next. */

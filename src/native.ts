@@ -13,10 +13,10 @@ export interface NativeTypeInfo {
 export interface NativeInfo {
   readonly napiVersion: number;
   /** SIMD paths this CPU can run, most portable first. */
-  readonly simdAvailable: readonly string[];
+  readonly simdAvailable: readonly SimdName[];
   readonly simdBest: string;
   /** Index = the number the native calls take as `simd`. */
-  readonly simdNames: readonly string[];
+  readonly simdNames: readonly SimdName[];
   readonly types: Readonly<Record<string, NativeTypeInfo>>;
 }
 
@@ -56,9 +56,13 @@ export interface NativeAddon {
   quantizeSync(job: NativeQuantizeJob): NativeJobResult;
   quantizeAsync(job: NativeQuantizeJob): Promise<NativeJobResult>;
   dequantize(job: { type: number; nrows: number; nPerRow: number; src: ByteSource; dst: ByteSource }): void;
+  dequantizeAsync(job: { type: number; nrows: number; nPerRow: number; src: ByteSource; dst: ByteSource }): Promise<void>;
   findInvalidRow(job: { type: number; nrows: number; nPerRow: number; data: ByteSource }): number;
   simdParse(name: string): number;
 }
+
+/** The kernel paths a caller can ask for; `auto` picks the best this CPU runs. */
+export type SimdName = 'auto' | 'scalar' | 'avx2' | 'avx512' | 'neon';
 
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -98,7 +102,7 @@ export function resolveSimd(addon: NativeAddon, requested?: string): number {
       hint: `use one of: auto, ${addon.info.simdNames.join(', ')}`,
     });
   }
-  const resolved = addon.info.simdNames[index] ?? name;
+  const resolved = addon.info.simdNames[index] ?? (name as SimdName);
   if (!addon.info.simdAvailable.includes(resolved)) {
     throw new QuantNativeError('E_SIMD_UNAVAILABLE', `the ${resolved} path is not available on this CPU`, {
       hint: `available here: ${addon.info.simdAvailable.join(', ')} (or auto)`,

@@ -41,7 +41,7 @@ describe('compare', () => {
   });
   it('quantized files: lower-bit presets have lower SQNR; --json has the documented keys', async () => {
     const sqnr: Record<string, number> = {};
-    for (const preset of ['Q8_0', 'Q4_K_M', 'Q2_K']) {
+    for (const preset of ['Q8_0', 'Q4_K_M', 'Q2_K'] as const) {
       const out = join(tmp.dir, `${preset}.gguf`);
       await quantize({ input: model, output: out, preset, force: true });
       const r = await compareModels(model, out);

@@ -6,13 +6,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantize } from '../src/api.js';
+import type { PresetName } from '../src/quant/presets.js';
 import { loadLlamaRuntime } from './helpers/llama-runtime.js';
 import { realModel, tempDir } from './helpers/models.js';
 
 const runtime = loadLlamaRuntime();
 const f32 = realModel('tiny256-f32.gguf');
 const textFile = realModel('tiny256-valid.txt');
-const PRESETS = ['Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'IQ4_XS', 'IQ4_NL', 'Q4_0', 'Q4_1', 'Q4_K_S', 'Q4_K_M', 'Q5_0', 'Q5_1',
+const PRESETS: PresetName[] = ['Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'IQ4_XS', 'IQ4_NL', 'Q4_0', 'Q4_1', 'Q4_K_S', 'Q4_K_M', 'Q5_0', 'Q5_1',
   'Q5_K_S', 'Q5_K_M', 'Q6_K', 'Q8_0', 'TQ2_0', 'F16', 'IQ3_S', 'IQ3_M', 'Q2_0'];
 const TOKENS = 256;
 

@@ -7,7 +7,7 @@ import { quantize, type QuantizeOptions } from '../src/api.js';
 import { GgmlType } from '../src/ggml-types.js';
 import { readGguf } from '../src/gguf/reader.js';
 import { splitPath } from '../src/gguf/model.js';
-import { findPreset } from '../src/quant/presets.js';
+import { findPreset, type PresetArg, type PresetName } from '../src/quant/presets.js';
 import { writeSyntheticModel, type SyntheticModelOptions } from '../src/synthetic.js';
 import { ggufImatrixValues, makeImatrixEntries, splitModel, writeGgufImatrix, writeLegacyImatrix } from './helpers/fixtures.js';
 import { loadLlamaOracle, type LlamaQuantizeParams } from './helpers/llama-oracle.js';
@@ -20,14 +20,14 @@ if (!oracle) console.warn(`\n*** ORACLE MISSING: ${ORACLE_PACKAGE} is not instal
 const tmp = tempDir('qn-quant-');
 afterAll(() => tmp.cleanup());
 
-const PRESETS = [
+const PRESETS: PresetName[] = [
   'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q3_K', 'Q4_K_S', 'Q4_K_M', 'Q4_K',
   'Q5_K_S', 'Q5_K_M', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'F16', 'BF16', 'F32', 'COPY',
   'IQ3_S', 'IQ3_M', 'MXFP4_MOE', 'Q1_0', 'Q2_0',
 ];
 /** The presets whose mix holds IQ1_S, IQ1_M, IQ2 or IQ3_XXS tensors, which llama.cpp refuses to
  * produce without an importance matrix; IQ3_S and IQ3_M also run above without one. */
-const IMATRIX_PRESETS = ['IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ2_M', 'IQ3_XXS', 'IQ3_XS', 'IQ3_S', 'IQ3_M'];
+const IMATRIX_PRESETS: PresetName[] = ['IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ2_M', 'IQ3_XXS', 'IQ3_XS', 'IQ3_S', 'IQ3_M'];
 
 const MODELS: Record<string, SyntheticModelOptions> = {
   // >= 8 layers so the first/last-layer rules fire; GQA 4; untied; F16.
@@ -64,7 +64,7 @@ function firstDifference(a: Buffer, b: Buffer): string | undefined {
 let serial = 0;
 
 /** Runs both quantizers and compares every output file byte for byte. */
-async function compare(input: string, preset: string, ours: Partial<QuantizeOptions> = {}, llama: Partial<LlamaQuantizeParams> = {}): Promise<void> {
+async function compare(input: string, preset: PresetArg, ours: Partial<QuantizeOptions> = {}, llama: Partial<LlamaQuantizeParams> = {}): Promise<void> {
   const p = findPreset(preset)!;
   const id = ++serial;
   const theirs = join(tmp.dir, `llama-${id}.gguf`);
@@ -106,7 +106,7 @@ describe.runIf(oracle)('real models', () => {
   const real = ['stories260K.gguf', 'tinystories-656k-f32.gguf', 'tiny256-f16.gguf', 'tiny256-f32.gguf', 'llama-2-tiny-random.gguf'];
   for (const name of real) {
     const path = realModel(name);
-    it.runIf(path).each(['Q8_0', 'Q4_0', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q3_K_M', 'Q2_K', 'IQ4_XS', 'TQ2_0', 'F16', 'BF16', 'IQ3_M', 'Q2_0'])(`${name}: %s`, async (preset) => {
+    it.runIf(path).each(['Q8_0', 'Q4_0', 'Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q3_K_M', 'Q2_K', 'IQ4_XS', 'TQ2_0', 'F16', 'BF16', 'IQ3_M', 'Q2_0'] as const)(`${name}: %s`, async (preset) => {
       await compare(path!, preset);
     });
   }
@@ -182,7 +182,7 @@ describe.runIf(oracle)('options', () => {
           { key: 'quantize.imatrix.entries_count', type: 'int' as const, value: n },
           { key: 'quantize.imatrix.chunks_count', type: 'int' as const, value: 17 },
         ];
-        for (const preset of ['Q4_0', 'Q5_0', 'Q4_1', 'Q5_1', 'Q2_K', 'Q2_K_S', 'Q3_K_M', 'Q4_K_M', 'Q5_K_S', 'Q6_K', 'IQ4_NL', 'IQ4_XS']) {
+        for (const preset of ['Q4_0', 'Q5_0', 'Q4_1', 'Q5_1', 'Q2_K', 'Q2_K_S', 'Q3_K_M', 'Q4_K_M', 'Q5_K_S', 'Q6_K', 'IQ4_NL', 'IQ4_XS'] as const) {
           await compare(input, preset, { imatrix: dat }, { imatrix: legacyValues, kvOverrides: datKv(legacyValues.size) });
           const gv = ggufImatrixValues(entries);
           await compare(input, preset, { imatrix: gguf }, { imatrix: gv, kvOverrides: ggufKv(gv.size) });
@@ -205,7 +205,7 @@ describe.runIf(oracle)('options', () => {
         const legacyValues = writeLegacyImatrix(dat, entries, 7, 'calibration.txt');
         await writeGgufImatrix(gguf, entries, 9, ['wiki.train.raw']);
         const gv = ggufImatrixValues(entries);
-        const run = async (preset: string, format: 'gguf' | 'dat'): Promise<void> => {
+        const run = async (preset: PresetName, format: 'gguf' | 'dat'): Promise<void> => {
           const file = format === 'gguf' ? gguf : dat;
           const values = format === 'gguf' ? gv : legacyValues;
           await compare(input, preset, { imatrix: file }, {
@@ -255,7 +255,7 @@ describe.runIf(oracle)('refusals match llama.cpp', () => {
       .rejects.toMatchObject({ code: 'E_INVALID_DATA', message: expect.stringContaining('blk.0.ffn_up.weight') });
     expect(oracle!.quantize(bad, join(tmp.dir, `${label}-llama.gguf`), { ftype: 15 })).not.toBe(0);
   });
-  it.each([['F16', 1, 70000], ['Q8_0', 7, 9e6]])('a value that overflows %s is refused, naming the tensor and row', async (preset, ftype, value) => {
+  it.each([['F16', 1, 70000], ['Q8_0', 7, 9e6]] as const)('a value that overflows %s is refused, naming the tensor and row', async (preset, ftype, value) => {
     const bad = await modelWithWeight(`big-${preset}`, value);
     await expect(quantize({ input: bad, output: join(tmp.dir, `big-${preset}-out.gguf`), preset }))
       .rejects.toMatchObject({ code: 'E_QUANTIZED_INVALID', message: expect.stringMatching(/blk\.0\.ffn_up\.weight, row 1\b/) });

@@ -26,7 +26,7 @@ describe('quantization error within test-quantize-fns bounds', () => {
       for (const offset of [0, 1]) {
         const x = testData(offset, 4096);
         const q = await quantizeRows(type, x, 4096, { simd });
-        const err = rmse(x, dequantizeRows(type, q, 4096));
+        const err = rmse(x, await dequantizeRows(type, q, 4096));
         expect(err).toBeLessThan(bound);
         expect(err).toBeGreaterThan(0);
       }

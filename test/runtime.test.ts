@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantize } from '../src/api.js';
+import type { PresetName } from '../src/quant/presets.js';
 import { writeSyntheticModel } from '../src/synthetic.js';
 import { makeImatrixEntries, writeGgufImatrix } from './helpers/fixtures.js';
 import { loadLlamaRuntime } from './helpers/llama-runtime.js';
@@ -12,7 +13,7 @@ import { realModel, tempDir } from './helpers/models.js';
 const runtime = loadLlamaRuntime();
 if (!runtime) console.warn(`\n*** ${ORACLE_PACKAGE} is not installed here: outputs are NOT loaded in llama.cpp ***\n`);
 
-const PRESETS = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_K_S', 'Q4_K_M', 'Q5_K_S',
+const PRESETS: PresetName[] = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_K_S', 'Q4_K_M', 'Q5_K_S',
   'Q5_K_M', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'F16', 'BF16', 'F32', 'IQ1_S', 'IQ1_M', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S',
   'IQ2_M', 'IQ3_XXS', 'IQ3_XS', 'IQ3_S', 'IQ3_M', 'MXFP4_MOE', 'Q1_0', 'Q2_0'];
 /** These presets need an importance matrix; a generated one does (the test is that files load and run). */

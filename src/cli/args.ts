@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { QuantNativeError } from '../errors.js';
 import type { KvOverride, TensorTypeOverride } from '../quant/plan.js';
-import { findPreset } from '../quant/presets.js';
+import { findPreset, PRESETS } from '../quant/presets.js';
+import { nearest } from '../suggest.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -30,11 +31,15 @@ export function parseQuantizePositionals(args: readonly string[]): QuantizePosit
     type = second;
     tail = rest;
   } else {
+    if (rest.length === 0) {
+      // One argument after the input: a type the user mistyped, or an output path with the type left out.
+      if (looksLikeType(second)) throw unknownType(second);
+      throw new UsageError(`missing the type after the output path ${second}, e.g. \`quant-native quantize ${input} ${second} Q4_K_M\``);
+    }
     output = second;
-    if (rest.length === 0) throw new UsageError(`missing the type after the output path ${second}`);
     type = rest[0]!;
     tail = rest.slice(1);
-    if (!findPreset(type)) throw new UsageError(`unknown type "${type}": run \`quant-native presets\` for the list`);
+    if (!findPreset(type)) throw unknownType(type);
   }
   if (tail.length > 1) throw new UsageError(`unexpected arguments: ${tail.slice(1).join(' ')}`);
   let threads: number | undefined;
@@ -44,6 +49,18 @@ export function parseQuantizePositionals(args: readonly string[]): QuantizePosit
     threads = n > 0 ? n : undefined; // llama-quantize: <= 0 means all cores
   }
   return { input, output, type, threads };
+}
+
+const PRESET_NAMES = PRESETS.map((p) => p.name);
+
+/** Not a path (no extension, no folder) and close to a preset's name. */
+function looksLikeType(arg: string): boolean {
+  return !/[./\\]/.test(arg) && nearest(arg, PRESET_NAMES) !== undefined;
+}
+
+function unknownType(arg: string): UsageError {
+  const near = nearest(arg, PRESET_NAMES);
+  return new UsageError(`unknown type "${arg}"${near ? `: did you mean ${near}?` : ''} (\`quant-native presets\` lists them all)`);
 }
 
 /** NAME=TYPE; the name part is lower-cased as llama-quantize does. */

@@ -1,13 +1,14 @@
 /** The quant-native command line. Exit codes: 0 done, 1 failed, 2 usage, 130/143 interrupted. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { dequantize, inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary } from '../api.js';
 import { compareModels } from '../compare.js';
 import { AbortError, QuantNativeError } from '../errors.js';
-import { loadNative, nativeBindingPath, PACKAGE_ROOT, resolveSimd } from '../native.js';
+import { loadNative, nativeBindingPath, PACKAGE_ROOT, resolveSimd, type SimdName } from '../native.js';
+import { PRESETS, type PresetArg } from '../quant/presets.js';
+import { nearest } from '../suggest.js';
 import { writeSyntheticModel } from '../synthetic.js';
 import { UsageError, parseKvOverride, parsePruneLayers, parseQuantizePositionals, parseTensorType, readTensorTypeFile } from './args.js';
 import { duration, humanBytes, mib, table } from './format.js';
@@ -51,6 +52,7 @@ interface QuantizeCliOptions {
   json?: boolean;
   progress?: boolean;
   simd?: string;
+  maxBufferSize?: string;
 }
 
 function printSummary(s: QuantizeSummary): void {
@@ -62,6 +64,9 @@ function printSummary(s: QuantizeSummary): void {
   process.stdout.write(`quant size: ${mib(s.bytesOut)} (${s.bitsPerWeightOut.toFixed(2)} bpw)\n`);
   if (s.fallbackCount > 0) {
     process.stdout.write(`warning: ${s.fallbackCount} of ${s.tensors.length} tensor(s) (${s.fallbackParameters.toLocaleString('en-US')} parameters) fell back to another type because their row length does not fit the preset's block size\n`);
+  }
+  if (s.imatrix) {
+    process.stdout.write(`imatrix: ${s.imatrix.file} (${s.imatrix.entries} entries) applied to ${s.imatrix.appliedTensors} of ${s.imatrix.quantizedTensors} quantized tensors\n`);
   }
   for (const w of s.warnings) process.stdout.write(`warning: ${w}\n`);
   if (s.dryRun) process.stdout.write('dry run: nothing was written\n');
@@ -87,17 +92,34 @@ async function withSignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise
   }
 }
 
-async function runQuantize(options: QuantizeOptions, cli: { json?: boolean; progress?: boolean }, job = quantize): Promise<number> {
+interface CliRun {
+  json?: boolean;
+  progress?: boolean;
+  /** Said in the summary's warnings (options accepted for compatibility that change nothing). */
+  notes?: readonly string[];
+}
+
+async function runQuantize(options: QuantizeOptions, cli: CliRun, job = quantize): Promise<number> {
   const renderer = new ProgressRenderer(pickProgressMode({ progress: cli.progress, json: cli.json ?? false }, process.stderr.isTTY === true));
   const { value, signalCode } = await withSignals((signal) => job({ ...options, signal, onProgress: (p) => renderer.update(p) }));
   renderer.finish();
   if (signalCode !== undefined) {
-    process.stderr.write('quant-native: interrupted; no output was written\n');
+    const message = `interrupted (${signalCode === 130 ? 'SIGINT' : 'SIGTERM'}); no output was written`;
+    if (cli.json) process.stdout.write(`${JSON.stringify({ error: { code: 'E_ABORTED', message } })}\n`);
+    process.stderr.write(`quant-native: ${message}\n`);
     return signalCode;
   }
-  if (cli.json) process.stdout.write(`${JSON.stringify(value)}\n`);
-  else printSummary(value!);
+  const summary = { ...value!, warnings: [...value!.warnings, ...(cli.notes ?? [])] };
+  if (cli.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else printSummary(summary);
   return 0;
+}
+
+/** llama-quantize's --max-buffer-size MiB: validated as it does, then only noted. */
+function maxBufferSizeNotes(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  if (!(Number.parseInt(value, 10) > 0)) throw new UsageError(`invalid --max-buffer-size '${value}': a positive number of MiB`);
+  return ['--max-buffer-size has no effect here: quant-native streams every tensor in row chunks (set chunkBytes in the API to change their size)'];
 }
 
 function quantizeOptionsFrom(o: QuantizeCliOptions, pos: { input: string; output: string | undefined; type: string; threads: number | undefined }): QuantizeOptions {
@@ -111,7 +133,7 @@ function quantizeOptionsFrom(o: QuantizeCliOptions, pos: { input: string; output
   return {
     input: pos.input,
     ...(pos.output !== undefined ? { output: pos.output } : {}),
-    preset: pos.type,
+    preset: pos.type as PresetArg,
     ...(o.imatrix !== undefined ? { imatrix: o.imatrix } : {}),
     includeWeights: o.includeWeights ?? [],
     excludeWeights: o.excludeWeights ?? [],
@@ -127,8 +149,14 @@ function quantizeOptionsFrom(o: QuantizeCliOptions, pos: { input: string; output
     dryRun: o.dryRun ?? false,
     force: o.force ?? false,
     ...(threads !== undefined ? { threads } : {}),
-    ...(o.simd !== undefined ? { simd: o.simd } : {}),
+    ...(o.simd !== undefined ? { simd: o.simd as SimdName } : {}),
   };
+}
+
+/** The type list of llama-quantize's usage, with what quant-native adds. */
+function typeListHelp(): string {
+  const lines = PRESETS.map((p) => `  ${p.name === 'COPY' ? '        ' : `${String(p.ftype).padStart(2)}  or  `}${p.name.padEnd(9)} : ${p.description}`);
+  return ['', 'Allowed quantization types (name or number, case-insensitive):', ...lines].join('\n');
 }
 
 function addQuantizeOptions(c: Command): Command {
@@ -147,6 +175,7 @@ function addQuantizeOptions(c: Command): Command {
     .option('--keep-split', 'write one output shard per input shard')
     .option('--override-kv <key=type:value>', 'set metadata, TYPE one of int, float, bool, str (repeatable)', collect)
     .option('--dry-run', 'print the plan (types, reasons, sizes) without writing anything')
+    .option('--max-buffer-size <MiB>', 'accepted for llama-quantize compatibility; no effect (quant-native always streams)')
     .option('-t, --threads <n>', 'worker threads (default: all cores)')
     .option('--simd <path>', 'force a kernel path: auto, scalar, avx2, avx512, neon (default: QUANT_NATIVE_SIMD or auto)')
     .option('-f, --force', 'overwrite an existing output file')
@@ -186,8 +215,9 @@ Environment:
       .usage('[options] <input.gguf> [output.gguf] <type> [nthreads]')
       .argument('<args...>', 'input, optional output, type (name or ftype number) and optional thread count'),
   )
-    .addHelpText('after', `
-Types: run \`quant-native presets\` for the list (Q4_K_M, Q5_K_M, Q6_K, Q8_0, IQ4_XS, ...).
+    .addHelpText('after', () => `${typeListHelp()}
+
+\`quant-native presets\` shows the same list with bits per weight and which presets need --imatrix.
 Without an output path the file is <input dir>/ggml-model-<TYPE>.gguf, as llama-quantize names it.
 
 Examples:
@@ -196,7 +226,7 @@ Examples:
   $ quant-native quantize --tensor-type attn_v=q8_0 --tensor-type ffn_down=q6_K in.gguf out.gguf Q4_K_M
   $ quant-native quantize --json --no-progress in.gguf out.gguf Q8_0 | jq .bitsPerWeightOut`)
     .action(async (args: string[], o: QuantizeCliOptions) => {
-      exit.code = await runQuantize(quantizeOptionsFrom(o, parseQuantizePositionals(args)), o);
+      exit.code = await runQuantize(quantizeOptionsFrom(o, parseQuantizePositionals(args)), { ...o, notes: maxBufferSizeNotes(o.maxBufferSize) });
     });
 
   program.command('dequantize')
@@ -213,7 +243,7 @@ Examples:
     .action(async (input: string, output: string, o: { type: string; force?: boolean; threads?: string; json?: boolean; progress?: boolean }) => {
       const opts = quantizeOptionsFrom({ force: o.force ?? false, ...(o.threads ? { threads: o.threads } : {}) }, { input, output, type: o.type.toUpperCase(), threads: undefined });
       const type = o.type as 'f32' | 'f16' | 'bf16';
-      exit.code = await runQuantize(opts, o, (q) => dequantize({ ...q, output, type }));
+      exit.code = await runQuantize(opts, o, ({ preset: _preset, allowRequantize: _allowRequantize, ...q }) => dequantize({ ...q, output, type }));
     });
 
   program.command('inspect')
@@ -246,7 +276,7 @@ Examples:
   program.command('presets')
     .description('list the quantization presets')
     .option('--json', 'print the list as JSON')
-    .addHelpText('after', '\nExamples:\n  $ quant-native presets\n  $ quant-native presets --json | jq -r \'.[] | select(.supported) | .name\'')
+    .addHelpText('after', '\nExamples:\n  $ quant-native presets\n  $ quant-native presets --json | jq -r \'.[] | select(.needsImatrix | not) | .name\'')
     .action((o: { json?: boolean }) => {
       const list = listPresets();
       if (o.json) {
@@ -255,8 +285,8 @@ Examples:
       }
       process.stdout.write(`${table(list.map((p) => [
         String(p.fileType), p.name, p.defaultType ?? '-', p.bitsPerWeight === undefined ? '-' : p.bitsPerWeight.toFixed(4).replace(/0+$/, '').replace(/\.$/, ''),
-        p.supported ? 'yes' : 'not yet', p.description,
-      ]), ['ftype', 'preset', 'default type', 'bpw', 'supported', 'llama.cpp notes'])}\n`);
+        p.supported ? 'yes' : 'not yet', p.needsImatrix ? 'needs --imatrix' : '', p.description,
+      ]), ['ftype', 'preset', 'default type', 'bpw', 'supported', 'imatrix', 'llama.cpp notes'])}\n`);
     });
 
   program.command('compare')
@@ -283,16 +313,29 @@ Examples:
     .option('--json', 'print the quantization summary as JSON')
     .addHelpText('after', '\nExample:\n  $ npx quant-native demo')
     .action(async (o: { json?: boolean }) => {
-      const dir = mkdtempSync(join(tmpdir(), 'quant-native-demo-'));
+      removeStaleDemoFolders();
+      const dir = mkdtempSync(join(tmpdir(), `${DEMO_PREFIX}${process.pid}-`));
+      // Until the quantization's own handlers take over, an interrupt removes the folder and exits.
+      const onSignal = (signal: NodeJS.Signals): void => {
+        rmSync(dir, { recursive: true, force: true });
+        process.stderr.write('quant-native: interrupted; the demo files were removed\n');
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       try {
         const input = join(dir, 'demo-f16.gguf');
         process.stderr.write(`writing a synthetic llama-shaped F16 model to ${input} ...\n`);
         await writeSyntheticModel(input, { layers: 4, embd: 512, ff: 1536, heads: 8, kvHeads: 4, vocab: 2048, dtype: 'f16', name: 'quant-native demo' });
         const info = await inspect(input);
         process.stderr.write(`  ${info.tensors.length} tensors, ${info.parameters.toLocaleString('en-US')} parameters, ${mib(info.fileBytes)}\n`);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         process.stderr.write('quantizing to Q4_K_M ...\n');
         exit.code = await runQuantize({ input, output: join(dir, 'demo-Q4_K_M.gguf'), preset: 'Q4_K_M' }, { json: o.json ?? false });
       } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         rmSync(dir, { recursive: true, force: true });
       }
       if (exit.code === 0) {
@@ -303,41 +346,74 @@ Examples:
   return program;
 }
 
+const DEMO_PREFIX = 'quant-native-demo-';
+
+/** Demo folders of runs killed outright (`quant-native-demo-<pid>-*` of a pid that is gone). */
+function removeStaleDemoFolders(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = name.startsWith(DEMO_PREFIX) ? Number.parseInt(name.slice(DEMO_PREFIX.length), 10) : NaN;
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
+/** The one JSON object `--json` prints on stdout for a failure. */
+function jsonError(code: string, message: string, hint?: string): void {
+  process.stdout.write(`${JSON.stringify({ error: { code, message, ...(hint ? { hint } : {}) } })}\n`);
+}
+
 function printError(e: unknown, json: boolean): void {
   if (e instanceof QuantNativeError) {
-    if (json) process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint } })}\n`);
+    if (json) jsonError(e.code, e.message, e.hint);
     process.stderr.write(`quant-native: error: ${e.message}\n`);
     if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
     return;
   }
+  const hint = 'this is a bug in quant-native; please report it with the command you ran';
+  if (json) jsonError('E_INTERNAL', e instanceof Error ? e.message : String(e), hint);
   process.stderr.write(`quant-native: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.stderr.write('  hint: this is a bug in quant-native; please report it with the command you ran\n');
+  process.stderr.write(`  hint: ${hint}\n`);
 }
 
-/** Accepts llama-quantize's bare form: `quant-native [options] in.gguf [out.gguf] TYPE [n]`. */
+/** Accepts llama-quantize's bare form: `quant-native [options] in.gguf [out.gguf] TYPE [n]`; a
+ * mistyped command that is no file is a usage error that names the command meant. */
 export function normalizeArgv(args: readonly string[]): string[] {
   const first = args.find((a) => !a.startsWith('-'));
   if (first === undefined || COMMANDS.includes(first)) return [...args];
+  const meant = nearest(first, COMMANDS);
+  if (meant !== undefined && !/[./\\]/.test(first) && !existsSync(first)) {
+    throw new UsageError(`unknown command "${first}": did you mean ${meant}? (commands: ${COMMANDS.join(', ')})`);
+  }
   return ['quantize', ...args];
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
   const exit = { code: 0 };
   const program = buildProgram(exit);
-  const args = normalizeArgv(argv);
+  const json = argv.includes('--json');
+  let args: string[] = [...argv];
   try {
+    args = normalizeArgv(argv);
     await program.parseAsync(args, { from: 'user' });
     return exit.code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // Help and version exit 0; every parse problem is a usage error.
-      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.help' ? 0 : 2;
-    }
-    if (e instanceof UsageError) {
-      process.stderr.write(`quant-native: ${e.message}\n  see: quant-native ${args[0] ?? ''} --help\n`);
+      // Help and version exit 0; every parse problem is a usage error (commander has printed it).
+      if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
+      if (json) jsonError('E_USAGE', e.message.replace(/^error: /, ''));
       return 2;
     }
-    printError(e, args.includes('--json'));
+    if (e instanceof UsageError) {
+      const command = COMMANDS.includes(args[0] ?? '') ? `${args[0]} ` : '';
+      if (json) jsonError('E_USAGE', e.message, `see: quant-native ${command}--help`);
+      process.stderr.write(`quant-native: ${e.message}\n  see: quant-native ${command}--help\n`);
+      return 2;
+    }
+    printError(e, json);
     return 1;
   }
 }

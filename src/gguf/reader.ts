@@ -5,6 +5,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { GgufError, type ErrorCode } from '../errors.js';
 import { ggmlTypeInfo, ggmlTypeName, rowBytes } from '../ggml-types.js';
+import { checkInputFile, inputError } from '../paths.js';
 import {
   GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_DIMS, GGUF_MAX_NAME, GgufValueType, isValueType, padTo, valueTypeSize,
   type GgufArray, type GgufKv, type GgufNumericArray, type GgufTensorInfo, type GgufValue,
@@ -39,7 +40,7 @@ class Cursor {
     this.lastYield = performance.now();
   }
 
-  fail(code: ErrorCode, message: string, at = this.pos, hint?: string): never {
+  fail(code: ErrorCode, message: string, at = this.pos, hint = code === 'E_GGUF_TRUNCATED' ? TRUNCATED_HINT : undefined): never {
     throw new GgufError(code, `${this.file}: ${message} (at byte ${at})`, { file: this.file, offset: at, ...(hint ? { hint } : {}) });
   }
 
@@ -111,7 +112,11 @@ export interface GgufFile {
 export interface ReadOptions {
   /** Index stored in each tensor's fileIndex (for split models). */
   fileIndex?: number;
+  /** What the file is to the user, for errors ("input", "reference model", ...). */
+  what?: string;
 }
+
+const TRUNCATED_HINT = 'the file is shorter than its own header says: an incomplete download or copy? Compare its size with the source and fetch it again';
 
 async function readArray(c: Cursor, key: string, depth: number): Promise<GgufArray> {
   const start = c.pos;
@@ -181,11 +186,12 @@ async function readValue(c: Cursor, key: string, type: GgufValueType): Promise<G
 
 /** Reads and validates everything but the tensor data. */
 export async function readGguf(path: string, options: ReadOptions = {}): Promise<GgufFile> {
+  await checkInputFile(path, options.what ?? 'input');
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (cause) {
-    throw new GgufError('E_IO', `cannot open ${path}: ${(cause as Error).message}`, { file: path, cause });
+    throw inputError(cause, path, options.what ?? 'input');
   }
   try {
     const size = (await fh.stat()).size;
@@ -322,7 +328,7 @@ export class TensorDataReader {
     while (done < length) {
       const { bytesRead } = await fh.read(into, done, length - done, tensor.dataStart + start + done);
       if (bytesRead === 0) {
-        throw new GgufError('E_GGUF_TRUNCATED', `${this.paths[tensor.fileIndex]} ended while reading tensor ${tensor.name}`, { file: this.paths[tensor.fileIndex] });
+        throw new GgufError('E_GGUF_TRUNCATED', `${this.paths[tensor.fileIndex]} ended while reading tensor ${tensor.name}`, { file: this.paths[tensor.fileIndex], hint: TRUNCATED_HINT });
       }
       done += bytesRead;
     }

@@ -2,14 +2,15 @@
  * infos, zero padding to the alignment, then each tensor's data followed by zero padding (the last
  * one too). Output goes to a temporary file beside the target and is renamed into place only when
  * every byte has been written. */
-import { randomBytes } from 'node:crypto';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { QuantNativeError } from '../errors.js';
+import { outputError } from '../paths.js';
 import {
   GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType, padTo, valueTypeSize,
   type GgufArray, type GgufKv, type GgufValue,
 } from './format.js';
+import { partialPath } from './partial.js';
 
 export interface TensorDecl {
   readonly name: string;
@@ -123,7 +124,7 @@ function mapWriteError(cause: unknown, path: string): QuantNativeError {
       hint: 'free some disk space or write the output to another disk', cause,
     });
   }
-  return new QuantNativeError('E_IO', `cannot write ${path}: ${(cause as Error).message}`, { cause });
+  return outputError(cause, dirname(path));
 }
 
 const FLUSH_EVERY = 128 << 20;
@@ -152,7 +153,7 @@ export class GgufFileWriter {
   /** Opens a temporary file in the target's folder and writes the metadata. */
   static async create(finalPath: string, kvs: readonly GgufKv[], tensors: readonly TensorDecl[], alignment = GGUF_DEFAULT_ALIGNMENT): Promise<GgufFileWriter> {
     const meta = encodeGgufMeta(kvs, tensors, alignment);
-    const tempPath = join(dirname(finalPath), `.${basename(finalPath)}.${process.pid}-${randomBytes(4).toString('hex')}.partial`);
+    const tempPath = partialPath(finalPath);
     let fh: FileHandle;
     try {
       fh = await open(tempPath, 'wx');

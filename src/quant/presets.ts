@@ -14,7 +14,7 @@ export interface Preset {
 
 const G = GgmlType;
 
-export const PRESETS: readonly Preset[] = [
+export const PRESETS = [
   { name: 'Q1_0', ftype: 40, defaultType: G.Q1_0, description: '1.125 bpw quantization' },
   { name: 'Q2_0', ftype: 41, defaultType: G.Q2_0, description: '2.25 bpw quantization (group 64)' },
   { name: 'Q4_0', ftype: 2, defaultType: G.Q4_0, description: '4.34G, +0.4685 ppl @ Llama-3-8B' },
@@ -54,7 +54,20 @@ export const PRESETS: readonly Preset[] = [
   { name: 'BF16', ftype: 32, defaultType: G.BF16, description: '14.00G, -0.0050 ppl @ Mistral-7B' },
   { name: 'F32', ftype: 0, defaultType: G.F32, description: '26.00G              @ 7B' },
   { name: 'COPY', ftype: 0, defaultType: undefined, description: 'only copy tensors, no quantizing' },
-];
+] as const satisfies readonly Preset[];
+
+/** A preset's name as llama-quantize prints it. */
+export type PresetName = (typeof PRESETS)[number]['name'];
+
+/** How a preset can be named: any case of its name, or its llama_ftype number. */
+export type PresetArg = PresetName | Lowercase<PresetName> | `${number}`;
+
+/** Presets llama-quantize refuses without an importance matrix: those whose rules give most tensors a
+ * type that needs one (IQ1/IQ2, IQ3_XXS, and IQ3_XS's IQ3_XXS layers), and Q2_K_S (llama_tensor_quantize_impl). */
+const IMATRIX_TYPES: readonly number[] = [G.IQ1_S, G.IQ1_M, G.IQ2_XXS, G.IQ2_XS, G.IQ2_S, G.IQ3_XXS];
+export function presetNeedsImatrix(p: Preset): boolean {
+  return (p.defaultType !== undefined && IMATRIX_TYPES.includes(p.defaultType)) || p.name === 'Q2_K_S' || p.name === 'IQ3_XS';
+}
 
 /** llama_ftype ids, for the rules that name a preset. */
 export const Ftype = {
