@@ -1,8 +1,9 @@
 /** The command line as a user meets it: help, versions, exit codes, JSON shapes, llama-quantize syntax. */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSyntheticModel } from '../src/synthetic.js';
+import { makeImatrixEntries, writeGgufImatrix } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/models.js';
 
@@ -151,5 +152,147 @@ describe('dequantize', () => {
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as { tensors: Array<{ name: string; type: string; sourceType: string }> };
     expect(s.tensors.find((t) => t.name === 'blk.0.ffn_up.weight')).toMatchObject({ sourceType: 'q8_0', type: 'f16' });
+  });
+});
+
+describe('typos get the nearest name', () => {
+  it('a mistyped type in the bare form (in.gguf Q4KM) suggests Q4_K_M, not a missing type', () => {
+    const r = runCli([model, 'Q4KM']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown type "Q4KM": did you mean Q4_K_M\?/);
+  });
+  it('a mistyped command (quantise) suggests quantize', () => {
+    const r = runCli(['quantise', model, join(tmp.dir, 'never.gguf'), 'Q4_K_M']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command "quantise": did you mean quantize\?/);
+    expect(existsSync(join(tmp.dir, 'never.gguf'))).toBe(false);
+  });
+  it('a type one letter off (Q4_K_MM) suggests Q4_K_M', () => {
+    const r = runCli(['quantize', model, join(tmp.dir, 'never.gguf'), 'Q4_K_MM']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown type "Q4_K_MM": did you mean Q4_K_M\?/);
+  });
+  it('an output path with the type left out says so', () => {
+    const r = runCli(['quantize', model, join(tmp.dir, 'out.gguf')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/missing the type after the output path .*out\.gguf, e\.g\./);
+  });
+});
+
+describe('--json prints one error object on stdout for every failure', () => {
+  const jsonError = (stdout: string): { code: string; message: string } => {
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    return (JSON.parse(lines[0]!) as { error: { code: string; message: string } }).error;
+  };
+  it('an unknown option (a commander usage error)', () => {
+    const r = runCli(['quantize', '--json', '--dry-rn', model, 'Q4_K_M']);
+    expect(r.code).toBe(2);
+    expect(jsonError(r.stdout)).toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('--dry-rn') });
+  });
+  it('a usage error of ours (an unknown type)', () => {
+    const r = runCli(['quantize', '--json', model, join(tmp.dir, 'never.gguf'), 'Q9_Z']);
+    expect(r.code).toBe(2);
+    expect(jsonError(r.stdout)).toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('Q9_Z') });
+  });
+  it('a missing input', () => {
+    const r = runCli(['quantize', '--json', join(tmp.dir, 'nope.gguf'), join(tmp.dir, 'never.gguf'), 'Q8_0']);
+    expect(r.code).toBe(1);
+    expect(jsonError(r.stdout)).toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+});
+
+describe('inputs a user can get wrong, each with a hint', () => {
+  it('a missing input names it and says to check the path', () => {
+    const r = runCli(['quantize', join(tmp.dir, 'nope.gguf'), join(tmp.dir, 'never.gguf'), 'Q8_0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: the input .*nope\.gguf does not exist\n {2}hint: check the path/);
+  });
+  it('a Hugging Face folder as input: what it is and what to do, no stack trace', () => {
+    const hf = join(tmp.dir, 'hf-model');
+    mkdirSync(hf);
+    writeFileSync(join(hf, 'config.json'), '{}');
+    writeFileSync(join(hf, 'model.safetensors'), '');
+    const r = runCli(['quantize', hf, join(tmp.dir, 'never.gguf'), 'Q8_0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: the input .*hf-model is a folder, not a GGUF file/);
+    expect(r.stderr).toMatch(/hint: it looks like a Hugging Face model folder.*convert_hf_to_gguf\.py/);
+    expect(r.stderr).not.toMatch(/unexpected error|EISDIR|\n\s+at /);
+  });
+  it('a folder of GGUF files as input names the files in it', () => {
+    const folder = join(tmp.dir, 'ggufs');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'a.gguf'), '');
+    const r = runCli(['inspect', folder]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hint: pass one of the GGUF files in it .*a\.gguf/);
+  });
+  it('a truncated input asks whether the download was complete', () => {
+    const cut = join(tmp.dir, 'cut.gguf');
+    writeFileSync(cut, readFileSync(model).subarray(0, 20_000));
+    const r = runCli(['quantize', cut, join(tmp.dir, 'never.gguf'), 'Q8_0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hint: .*incomplete download/);
+  });
+  it('a missing imatrix file names it', () => {
+    const r = runCli(['quantize', '--imatrix', join(tmp.dir, 'nope.dat'), model, join(tmp.dir, 'never.gguf'), 'Q4_K_M']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: the importance matrix .*nope\.dat does not exist\n {2}hint: check the path/);
+  });
+});
+
+describe('outputs a user can get wrong are refused before any work', () => {
+  it('a folder as output, even with --force: name a file inside it', () => {
+    const folder = join(tmp.dir, 'out-folder');
+    mkdirSync(folder);
+    const r = runCli(['quantize', '--force', model, folder, 'Q4_K_M']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: the output .*out-folder is a folder\n {2}hint: name a file inside it, e\.g\. .*ggml-model-Q4_K_M\.gguf/);
+    expect(r.stderr).not.toMatch(/progress/);
+    expect(readdirSync(folder)).toEqual([]);
+  });
+  it('a missing output folder is named (not the hidden temporary file)', () => {
+    const r = runCli(['quantize', model, join(tmp.dir, 'no-such-folder', 'o.gguf'), 'Q8_0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: the output folder .*no-such-folder does not exist\n {2}hint: create it first/);
+    expect(r.stderr).not.toMatch(/partial|progress/);
+  });
+});
+
+describe('llama-quantize compatibility', () => {
+  it('--max-buffer-size is accepted and said to have no effect', () => {
+    const r = runCli(['quantize', '--max-buffer-size', '512', '--json', '--force', model, join(tmp.dir, 'mbs.gguf'), 'Q8_0']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { warnings: string[] }).warnings).toContainEqual(expect.stringMatching(/--max-buffer-size has no effect/));
+  });
+  it('--max-buffer-size with a value llama-quantize refuses is a usage error', () => {
+    expect(runCli(['quantize', '--max-buffer-size', '0', model, join(tmp.dir, 'never.gguf'), 'Q8_0']).code).toBe(2);
+  });
+  it('quantize --help lists the types as llama-quantize\'s usage does', () => {
+    const r = runCli(['quantize', '--help']);
+    expect(r.stdout).toMatch(/^ {2}15 {2}or {2}Q4_K_M {4}: 4\.58G, \+0\.1754 ppl @ Llama-3-8B$/m);
+    expect(r.stdout).toMatch(/^ {10}COPY {6}: only copy tensors, no quantizing$/m);
+  });
+});
+
+describe('importance matrices in the listings and the summary', () => {
+  it('presets says which presets need --imatrix', () => {
+    const r = runCli(['presets']);
+    expect(r.stdout).toMatch(/IQ2_XXS .*needs --imatrix/);
+    expect(r.stdout).not.toMatch(/Q4_K_M .*needs --imatrix/);
+  });
+  it('the summary and --json say the imatrix was applied, and to how many tensors', async () => {
+    const im = join(tmp.dir, 'imatrix.gguf');
+    // Importance data for every tensor but one quantized tensor.
+    const entries = (await makeImatrixEntries(model, 3)).filter((e) => e.name !== 'blk.0.ffn_up.weight');
+    await writeGgufImatrix(im, entries, 4, ['calibration.txt']);
+    const out = join(tmp.dir, 'im.gguf');
+    const r = runCli(['quantize', '--json', '--force', '--imatrix', im, model, out, 'Q4_K_M']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as { imatrix: { file: string; entries: number; appliedTensors: number; quantizedTensors: number }; tensors: Array<{ action: string }> };
+    const quantized = s.tensors.filter((t) => t.action === 'quantize').length;
+    expect(s.imatrix).toEqual({ file: im, entries: entries.length, appliedTensors: quantized - 1, quantizedTensors: quantized });
+    const text = runCli(['quantize', '--force', '--no-progress', '--imatrix', im, model, out, 'Q4_K_M']);
+    expect(text.stdout).toContain(`imatrix: ${im} (${entries.length} entries) applied to ${quantized - 1} of ${quantized} quantized tensors`);
   });
 });

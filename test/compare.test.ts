@@ -17,6 +17,14 @@ beforeAll(async () => {
 afterAll(() => tmp.cleanup());
 
 describe('compare', () => {
+  it('two unrelated models: E_NO_MATCH from the API, exit 1 and the reason from the CLI', async () => {
+    const other = join(tmp.dir, 'other.gguf');
+    await writeSyntheticModel(other, { layers: 1, embd: 128, ff: 256, heads: 4, kvHeads: 2, vocab: 200, dtype: 'f32' });
+    await expect(compareModels(model, other)).rejects.toMatchObject({ code: 'E_NO_MATCH' });
+    const r = runCli(['compare', model, other]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no tensor of .* matches one of .* by name and shape/);
+  });
   it('identical files have zero error everywhere', async () => {
     const r = await compareModels(model, model);
     expect(r.unmatched).toEqual([]);

@@ -1,12 +1,13 @@
 /** Output safety: abort, signals and a full disk leave nothing behind and never touch an existing
  * output; concurrent runs and runs inside worker threads produce the right bytes. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantize } from '../src/api.js';
 import { PACKAGE_ROOT } from '../src/native.js';
+import { removeStalePartials, STALE_AFTER_MS } from '../src/gguf/partial.js';
 import { writeSyntheticModel } from '../src/synthetic.js';
 import { CLI, runCliAsync } from './helpers/cli.js';
 import { tempDir } from './helpers/models.js';
@@ -74,9 +75,9 @@ describe('signals', () => {
 });
 
 /** Mounts a small tmpfs (root only); undefined where that is not possible. */
-function mountTmpfs(dir: string, bytes: number): (() => void) | undefined {
+function mountTmpfs(dir: string, bytes: number, readOnly = false): (() => void) | undefined {
   mkdirSync(dir, { recursive: true });
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `${readOnly ? 'ro,' : ''}size=${bytes}`, 'tmpfs', dir]);
   if (r.status !== 0) return undefined;
   return () => { spawnSync('umount', [dir]); };
 }
@@ -124,6 +125,84 @@ describe.runIf(canMount)('a full disk', () => {
     } finally {
       unmount();
     }
+  });
+});
+
+describe.runIf(canMount)('a read-only file system', () => {
+  it('is named as such before any work, not as a lack of space', async () => {
+    const disk = join(tmp.dir, 'read-only');
+    const unmount = mountTmpfs(disk, 1 << 20, true)!;
+    try {
+      let progressed = false;
+      await expect(quantize({ input: model, output: join(disk, 'o.gguf'), preset: 'Q8_0', onProgress: () => { progressed = true; } }))
+        .rejects.toMatchObject({ code: 'E_NOT_WRITABLE', message: expect.stringContaining('read-only') });
+      expect(progressed).toBe(false);
+    } finally {
+      unmount();
+    }
+  });
+});
+
+/** A pid that was running a moment ago and is not any more. */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  return Number(r.stdout);
+}
+
+describe('leftovers of runs killed outright', () => {
+  it('SIGKILL leaves a temporary file; the next run in that folder removes it and says so', async () => {
+    const dir = join(tmp.dir, 'killed');
+    mkdirSync(dir);
+    const child = runCliAsync(['quantize', '--threads', '1', model, join(dir, 'o.gguf'), 'Q4_K_M']);
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('progress ')) resolve();
+      });
+    });
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const left = readdirSync(dir).filter((f) => f.endsWith('.partial'));
+    expect(left).toHaveLength(1);
+    // As if the kill was a while ago (a file written within the last minute may be another machine's run).
+    const past = new Date(Date.now() - 2 * STALE_AFTER_MS);
+    utimesSync(join(dir, left[0]!), past, past);
+    const s = await quantize({ input: model, output: join(dir, 'o.gguf'), preset: 'Q8_0' });
+    expect(readdirSync(dir)).toEqual(['o.gguf']);
+    expect(s.warnings).toContainEqual(expect.stringContaining(`removed 1 temporary file(s) left by an interrupted run: ${join(dir, left[0]!)}`));
+  });
+  it('temporary files of a live run, or of a dead one written within the last minute, are kept', async () => {
+    const dir = join(tmp.dir, 'partials');
+    mkdirSync(dir);
+    const live = join(dir, `.a.gguf.${process.pid}-0123abcd.partial`);
+    const recent = join(dir, `.b.gguf.${deadPid()}-0123abcd.partial`);
+    const stale = join(dir, `.c.gguf.${deadPid()}-0123abcd.partial`);
+    const other = join(dir, '.d.gguf.partial');
+    for (const f of [live, recent, stale, other]) writeFileSync(f, 'x');
+    const past = new Date(Date.now() - 2 * STALE_AFTER_MS);
+    for (const f of [live, stale, other]) utimesSync(f, past, past);
+    expect(await removeStalePartials(dir)).toEqual({ removed: [stale], recent: [recent] });
+    expect(readdirSync(dir).sort()).toEqual([live, recent, other].map((f) => basename(f)).sort());
+  });
+  it('demo interrupted while writing its model removes its folder; a killed demo\'s folder goes on the next run', async () => {
+    const temp = join(tmp.dir, 'demo-tmp');
+    mkdirSync(temp);
+    const stale = join(temp, `quant-native-demo-${deadPid()}-abcdef`);
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'demo-f16.gguf'), 'left by a killed demo');
+    const child = runCliAsync(['demo'], { TMPDIR: temp });
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('writing a synthetic')) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    const exit = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(exit, stderr).toBe(130);
+    expect(readdirSync(temp)).toEqual([]);
   });
 });
 
