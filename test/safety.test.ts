@@ -9,7 +9,7 @@ import { quantize } from '../src/api.js';
 import { PACKAGE_ROOT } from '../src/native.js';
 import { removeStalePartials, STALE_AFTER_MS } from '../src/gguf/partial.js';
 import { writeSyntheticModel } from '../src/synthetic.js';
-import { CLI, runCliAsync } from './helpers/cli.js';
+import { CLI, runCliAsync, stderrUntil } from './helpers/cli.js';
 import { tempDir } from './helpers/models.js';
 
 const tmp = tempDir('qn-safety-');
@@ -59,13 +59,7 @@ describe('signals', () => {
       const dir = join(tmp.dir, signal);
       mkdirSync(dir);
       const child = runCliAsync(['quantize', '--threads', '1', model, join(dir, 'o.gguf'), 'Q4_K_M']);
-      let stderr = '';
-      await new Promise<void>((resolve) => {
-        child.stderr!.on('data', (d: Buffer) => {
-          stderr += d.toString();
-          if (stderr.includes('progress ')) resolve();
-        });
-      });
+      const stderr = await stderrUntil(child, 'progress ');
       child.kill(signal);
       const exit = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
       expect(exit, stderr).toBe(code);
@@ -154,13 +148,7 @@ describe('leftovers of runs killed outright', () => {
     const dir = join(tmp.dir, 'killed');
     mkdirSync(dir);
     const child = runCliAsync(['quantize', '--threads', '1', model, join(dir, 'o.gguf'), 'Q4_K_M']);
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('progress ')) resolve();
-      });
-    });
+    await stderrUntil(child, 'progress ');
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
     const left = readdirSync(dir).filter((f) => f.endsWith('.partial'));
@@ -192,13 +180,7 @@ describe('leftovers of runs killed outright', () => {
     mkdirSync(stale);
     writeFileSync(join(stale, 'demo-f16.gguf'), 'left by a killed demo');
     const child = runCliAsync(['demo'], { TMPDIR: temp });
-    let stderr = '';
-    await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('writing a synthetic')) resolve();
-      });
-    });
+    const stderr = await stderrUntil(child, 'writing a synthetic');
     child.kill('SIGINT');
     const exit = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     expect(exit, stderr).toBe(130);

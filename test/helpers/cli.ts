@@ -20,3 +20,14 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
 export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** Resolves with everything the child wrote to stderr once it contains `text`. */
+export function stderrUntil(child: ReturnType<typeof runCliAsync>, text: string): Promise<string> {
+  let stderr = '';
+  return new Promise((resolve) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes(text)) resolve(stderr);
+    });
+  });
+}
