@@ -66,6 +66,23 @@ describe('signals', () => {
       expect(readdirSync(dir)).toEqual([]);
     });
   }
+  it('with --json, an interrupt ends stdout with one JSON error object', async () => {
+    const dir = join(tmp.dir, 'json-interrupt');
+    mkdirSync(dir);
+    const child = runCliAsync(['quantize', '--json', '--progress', '--threads', '1', model, join(dir, 'o.gguf'), 'Q4_K_M']);
+    let stdout = '';
+    await new Promise<void>((resolve) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('"event":"progress"')) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    const exit = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(exit).toBe(130);
+    const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as { error: { code: string; message: string } };
+    expect(last.error).toMatchObject({ code: 'E_ABORTED', message: expect.stringContaining('SIGINT') });
+  });
 });
 
 /** Mounts a small tmpfs (root only); undefined where that is not possible. */
