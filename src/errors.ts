@@ -34,6 +34,18 @@ export type ErrorCode =
   | 'E_OUTPUT_IS_FOLDER'
   | 'E_NOT_WRITABLE'
   | 'E_NO_MATCH'
+  | 'E_ST_TRUNCATED'
+  | 'E_ST_HEADER'
+  | 'E_ST_DTYPE'
+  | 'E_ST_DUPLICATE'
+  | 'E_ST_OFFSET'
+  | 'E_ST_SHAPE'
+  | 'E_HF_SHARD'
+  | 'E_HF_CONFIG'
+  | 'E_HF_TOKENIZER'
+  | 'E_HF_WEIGHTS'
+  | 'E_UNSUPPORTED_ARCH'
+  | 'E_QUANTIZED_WEIGHTS'
   /** Only in the CLI's `--json` error object: the command line itself was wrong. */
   | 'E_USAGE'
   /** Only in the CLI's `--json` error object: an error quant-native did not expect (a bug). */

@@ -1,0 +1,99 @@
+/** LlamaModel (Llama, Mistral, Mixtral): hparams, vocabulary, tensor names, the rope permutation of
+ * q/k, Mixtral's stacked experts and Llama 3's rope_freqs. */
+import { QuantNativeError } from '../../errors.js';
+import { isObject, type JsonObject } from '../folder.js';
+import type { KvBuilder } from '../kv-builder.js';
+import { ggufTensorName } from '../tensor-names.js';
+import { findHparam, requireHparam } from '../text-model.js';
+import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
+import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '../convert-plan.js';
+
+function heads(hp: JsonObject): { nHead: number; nKvHead: number } {
+  const nHead = requireHparam(hp, ['n_heads', 'num_attention_heads']) as number;
+  const nKvHead = requireHparam(hp, ['n_kv_heads', 'num_key_value_heads']) as number;
+  return { nHead, nKvHead };
+}
+
+/** TextModel.filter_tensors, then LlamaModel's (text_model. stripped). */
+function filterName(name: string): string | undefined {
+  if (/^(mlp|vit\.|vpm\.|siglip2\.|conformer\.|merger\.|resampler\.|sound_encoder\.|sound_projection\.|speech_embeddings\.)/.test(name)
+    || /visual\.|vision\.|audio\.|talker\.|vision_|audio_|token2wav\.|code2wav\.|projector\.|pre_mm_projector_norm|image_newline|view_seperator|patch_embed|patch_embedding|patch_merger\.|patch_merge_mlp\.|model\.connector\./.test(name)) {
+    return undefined;
+  }
+  let n = name.replace('language_model.', '');
+  if (n.endsWith('e_score_correction_bias')) n = n.replace('e_score_correction_bias', 'e_score_correction.bias');
+  return n.replace('text_model.', '');
+}
+
+export const llama: Architecture = {
+  hfArchitectures: ['LlamaForCausalLM', 'LLaMAForCausalLM', 'MistralForCausalLM', 'MixtralForCausalLM'],
+  ggufArch: 'llama',
+
+  addParameters(kv: KvBuilder, ctx: ConvertContext): void {
+    kv.u32('llama.vocab_size', requireHparam(ctx.hp, ['vocab_size']) as number);
+    const headDim = ctx.hp['head_dim'];
+    const ropeDim = typeof headDim === 'number' ? headDim
+      : Math.floor((requireHparam(ctx.hp, ['hidden_size']) as number) / (requireHparam(ctx.hp, ['num_attention_heads']) as number));
+    kv.u32('llama.rope.dimension_count', ropeDim);
+  },
+
+  async addVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void> {
+    const config = ctx.tokenizerConfig;
+    if (config && typeof config['add_prefix_space'] === 'boolean') kv.bool('tokenizer.ggml.add_space_prefix', config['add_prefix_space']);
+    const size = findHparam(ctx.hp, ['vocab_size_per_layer_input', 'vocab_size']);
+    const spm = await createSentencePieceVocab(ctx.folder.dir, typeof size === 'number' && size > 0 ? size : undefined);
+    if (!spm) {
+      throw new QuantNativeError('E_HF_TOKENIZER', `${ctx.folder.dir} has no tokenizer.model; Llama-family vocabularies from tokenizer.json are not converted yet`, {
+        hint: 'convert this folder with llama.cpp\'s convert_hf_to_gguf.py for now',
+      });
+    }
+    await addSentencePieceVocab(kv, ctx.folder.dir, spm);
+  },
+
+  recipes(ctx: ConvertContext): TensorRecipe[] {
+    const { nHead, nKvHead } = heads(ctx.hp);
+    const out: TensorRecipe[] = [];
+    const experts = new Map<number, Map<string, SourceTensor>>();
+    const nExperts = ctx.hp['num_local_experts'];
+    for (const t of ctx.folder.tensors) {
+      const name = filterName(t.name);
+      if (name === undefined || /\.(attention\.masked_bias|attention\.bias|rotary_emb\.inv_freq)$/.test(name)) continue;
+      let permuteHeads: number | undefined;
+      if (/q_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead;
+      else if (/k_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead !== nKvHead ? nKvHead : nHead;
+      const source: SourceTensor = { tensor: t, ...(permuteHeads !== undefined ? { permuteHeads } : {}) };
+      const expert = /^model\.layers\.(\d+)\.block_sparse_moe\.experts\.(\d+)\.(w[123])\.weight$/.exec(name);
+      if (expert) {
+        // Mixtral: a layer's experts, once all have come, stacked into one 3-D tensor per projection.
+        if (typeof nExperts !== 'number') throw new QuantNativeError('E_HF_CONFIG', 'config.json lacks num_local_experts, which a Mixtral model needs');
+        const bid = Number(expert[1]);
+        const layer = experts.get(bid) ?? new Map<string, SourceTensor>();
+        experts.set(bid, layer);
+        layer.set(`${expert[3]}.${expert[2]}`, source);
+        if (layer.size >= nExperts * 3) {
+          for (const wid of ['w1', 'w2', 'w3']) {
+            const parts = Array.from({ length: nExperts }, (_, x) => layer.get(`${wid}.${x}`)!);
+            out.push({ name: mapName(`layers.${bid}.feed_forward.experts.${wid}.weight`), shape: [nExperts, ...parts[0]!.tensor.shape], sources: parts });
+          }
+          experts.delete(bid);
+        }
+        continue;
+      }
+      out.push({ name: mapName(name), shape: [...t.shape], sources: [source] });
+    }
+    return out;
+  },
+
+  extraTensors(ctx: ConvertContext): TensorRecipe[] {
+    const full = ctx.rope['full_attention'];
+    const rp = isObject(full) ? full : ctx.rope;
+    if (Object.keys(rp).length === 0 || String(rp['rope_type'] ?? '').toLowerCase() !== 'llama3') return [];
+    throw new QuantNativeError('E_UNSUPPORTED_ARCH', 'Llama 3 rope scaling (rope_freqs) is not converted yet', { hint: 'convert this folder with llama.cpp\'s convert_hf_to_gguf.py for now' });
+  },
+};
+
+function mapName(name: string): string {
+  const mapped = ggufTensorName(name);
+  if (mapped === undefined) throw new QuantNativeError('E_UNSUPPORTED_ARCH', `cannot map tensor ${name} to a GGUF name`, { hint: 'this checkpoint has tensors the converter does not know for its architecture' });
+  return mapped;
+}
