@@ -1,6 +1,6 @@
 /** The public, documented surface. Every option is validated here before native code sees it. */
 import { availableParallelism } from 'node:os';
-import { stat, statfs } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { QuantNativeError } from './errors.js';
 import { GgmlType, IMATRIX_REQUIRED_TYPES, PRODUCIBLE_TYPES, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName, rowBytes } from './ggml-types.js';
@@ -13,7 +13,8 @@ import { buildPlan, resolvePreset, type QuantPlan, type RuleOptions } from './qu
 import { PRESETS, presetNeedsImatrix, type Preset, type PresetArg } from './quant/presets.js';
 import { loadNative, resolveSimd, type NativeAddon, type SimdName } from './native.js';
 import { checks, validateOptions, type Check } from './options.js';
-import { checkInputFile, checkOutputPath } from './paths.js';
+import { checkFreeSpace, checkInputFile, checkOutputPath } from './paths.js';
+import { progressReporter, type QuantizeProgress } from './progress-events.js';
 
 export interface QuantizeOptions extends RuleOptions {
   /** Input GGUF (the first shard of a split model). */
@@ -42,17 +43,7 @@ export interface QuantizeOptions extends RuleOptions {
   nativeBinding?: string;
 }
 
-export interface QuantizeProgress {
-  tensorIndex: number;
-  tensorCount: number;
-  tensorName: string;
-  bytesDone: number;
-  bytesTotal: number;
-  /** 0 … 1, monotonic; the last event has exactly 1. */
-  fraction: number;
-  /** Estimated seconds left, undefined until there is a rate to go by. */
-  etaSeconds: number | undefined;
-}
+export type { QuantizeProgress } from './progress-events.js';
 
 /** The importance matrix a run used. */
 export interface ImatrixSummary {
@@ -151,12 +142,7 @@ async function checkOutputs(model: GgufModel, paths: readonly string[], plan: Qu
   // would serialise a large vocabulary twice at start-up.
   const metadata = model.files.reduce((sum, f) => sum + f.dataOffset, 0) + 4096;
   const needed = plan.tensors.reduce((sum, t) => sum + padTo(t.bytesOut, 32), metadata);
-  const fs = await statfs(dirname(resolve(paths[0]!))).catch(() => undefined);
-  if (fs && fs.bavail * fs.bsize < needed) {
-    throw new QuantNativeError('E_NO_SPACE', `not enough free space in ${dirname(resolve(paths[0]!))}: ${needed} bytes needed, ${fs.bavail * fs.bsize} available`, {
-      hint: 'free some disk space or write the output to another disk',
-    });
-  }
+  await checkFreeSpace(dirname(resolve(paths[0]!)), needed);
 }
 
 function imatrixSummary(options: QuantizeOptions, plan: QuantPlan, imatrix: Imatrix | undefined): ImatrixSummary | undefined {
@@ -203,25 +189,6 @@ function summarize(options: QuantizeOptions, plan: QuantPlan, run: RunFacts): Qu
   };
 }
 
-/** Makes a progress callback monotonic and throttled to about ten calls a second. */
-function progressReporter(plan: QuantPlan, onProgress: ((p: QuantizeProgress) => void) | undefined) {
-  const start = performance.now();
-  let last = -Infinity;
-  let lastFraction = -1;
-  return {
-    report(tensorIndex: number, tensorName: string, bytesDone: number, final = false): void {
-      if (!onProgress) return;
-      const now = performance.now();
-      const fraction = final ? 1 : plan.bytesIn > 0 ? Math.min(1 - Number.EPSILON, bytesDone / plan.bytesIn) : 0;
-      if (!final && (now - last < 100 || fraction < lastFraction)) return;
-      last = now;
-      lastFraction = fraction;
-      const elapsed = (now - start) / 1000;
-      const etaSeconds = final ? 0 : fraction > 0 && elapsed > 0.2 ? (elapsed * (1 - fraction)) / fraction : undefined;
-      onProgress({ tensorIndex, tensorCount: plan.tensors.length, tensorName, bytesDone: final ? plan.bytesIn : bytesDone, bytesTotal: plan.bytesIn, fraction, etaSeconds });
-    },
-  };
-}
 
 const RULE_OPTIONS: Record<keyof RuleOptions, Check> = {
   allowRequantize: checks.boolean, leaveOutputTensor: checks.boolean, pure: checks.boolean, outputTensorType: checks.string,
@@ -258,7 +225,7 @@ async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   const paths = outputPaths(options, plan);
   await checkOutputs(model, paths, plan, options.force ?? false);
   const stale = stalePartialWarnings(await removeStalePartials(dirname(resolve(paths[0]!))));
-  const progress = progressReporter(plan, options.onProgress);
+  const progress = progressReporter(plan.tensors.length, plan.bytesIn, options.onProgress);
   await executePlan(model, plan, paths, {
     native, simd, threads, chunkBytes, signal: options.signal,
     onProgress: (p) => progress.report(p.tensorIndex, p.tensorName, p.bytesDone),

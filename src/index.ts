@@ -2,9 +2,12 @@
 export {
   quantize, dequantize, inspect, listPresets, quantizeRows, dequantizeRows, defaultOutputPath,
   type QuantizeOptions, type DequantizeOptions, type QuantizeProgress, type QuantizeSummary, type TensorSummary, type PresetInfo,
-  type InspectResult, type InspectTensor, type RowsOptions,
+  type InspectResult, type InspectTensor, type RowsOptions, type QuantizeRowsOptions, type ImatrixSummary,
 } from './api.js';
 export { compareModels, type CompareResult, type TensorComparison } from './compare.js';
+export { convert, type ConvertOptions, type ConvertSummary, type ConvertedTensor, type OutType } from './convert.js';
 export { QuantNativeError, GgufError, AbortError, type ErrorCode } from './errors.js';
 export type { KvOverride, RuleOptions, TensorTypeOverride } from './quant/plan.js';
+export type { PresetArg, PresetName } from './quant/presets.js';
+export type { SimdName } from './native.js';
 export { writeSyntheticModel, type SyntheticModelOptions } from './synthetic.js';

@@ -1,6 +1,6 @@
 /** Checks of the paths a user gives, made before any work, with errors that say what to do next. */
 import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { access, readdir, stat, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { QuantNativeError } from './errors.js';
 
@@ -31,8 +31,7 @@ export function inputError(cause: unknown, path: string, what: string): QuantNat
 async function folderHint(path: string): Promise<string> {
   const names = await readdir(path).catch(() => [] as string[]);
   if (names.includes('config.json') || names.some((n) => n.endsWith('.safetensors') || n === 'model.safetensors.index.json')) {
-    return 'it looks like a Hugging Face model folder, which quant-native cannot read yet: convert it to GGUF with llama.cpp\'s '
-      + `convert_hf_to_gguf.py (\`python convert_hf_to_gguf.py ${path} --outfile model-f16.gguf\`), then quantize that file`;
+    return `it looks like a Hugging Face model folder: convert it to GGUF first (\`quant-native convert ${path}\`), then quantize the file that writes`;
   }
   const gguf = names.filter((n) => n.endsWith('.gguf')).sort();
   if (gguf.length > 0) {
@@ -97,5 +96,15 @@ export function outputError(cause: unknown, folder: string): QuantNativeError {
       return new QuantNativeError('E_NOT_FOUND', `the output folder ${folder} does not exist (any more)`, { hint: 'create it, or choose another output path', cause });
     default:
       return new QuantNativeError('E_IO', `cannot write in ${folder}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** The folder has room for `needed` bytes (when the file system says how much it has). */
+export async function checkFreeSpace(folder: string, needed: number): Promise<void> {
+  const fs = await statfs(folder).catch(() => undefined);
+  if (fs && fs.bavail * fs.bsize < needed) {
+    throw new QuantNativeError('E_NO_SPACE', `not enough free space in ${folder}: ${needed} bytes needed, ${fs.bavail * fs.bsize} available`, {
+      hint: 'free some disk space or write the output to another disk',
+    });
   }
 }

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { dequantize, inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary } from '../api.js';
+import { convert, type ConvertSummary, type OutType } from '../convert.js';
+import type { QuantizeProgress } from '../progress-events.js';
 import { compareModels } from '../compare.js';
 import { AbortError, QuantNativeError } from '../errors.js';
 import { loadNative, nativeBindingPath, PACKAGE_ROOT, resolveSimd, type SimdName } from '../native.js';
@@ -14,7 +16,7 @@ import { UsageError, parseKvOverride, parsePruneLayers, parseQuantizePositionals
 import { duration, humanBytes, mib, table } from './format.js';
 import { ProgressRenderer, pickProgressMode } from './progress.js';
 
-const COMMANDS = ['quantize', 'inspect', 'presets', 'dequantize', 'compare', 'demo', 'help'];
+const COMMANDS = ['quantize', 'convert', 'inspect', 'presets', 'dequantize', 'compare', 'demo', 'help'];
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -99,9 +101,12 @@ interface CliRun {
   notes?: readonly string[];
 }
 
-async function runQuantize(options: QuantizeOptions, cli: CliRun, job = quantize): Promise<number> {
+/** Runs a long job with progress and signals; prints its summary (or JSON) and returns the exit code. */
+async function runJob<T extends { warnings: string[] }>(
+  job: (signal: AbortSignal, onProgress: (p: QuantizeProgress) => void) => Promise<T>, cli: CliRun, print: (summary: T) => void,
+): Promise<number> {
   const renderer = new ProgressRenderer(pickProgressMode({ progress: cli.progress, json: cli.json ?? false }, process.stderr.isTTY === true));
-  const { value, signalCode } = await withSignals((signal) => job({ ...options, signal, onProgress: (p) => renderer.update(p) }));
+  const { value, signalCode } = await withSignals((signal) => job(signal, (p) => renderer.update(p)));
   renderer.finish();
   if (signalCode !== undefined) {
     const message = `interrupted (${signalCode === 130 ? 'SIGINT' : 'SIGTERM'}); no output was written`;
@@ -111,8 +116,21 @@ async function runQuantize(options: QuantizeOptions, cli: CliRun, job = quantize
   }
   const summary = { ...value!, warnings: [...value!.warnings, ...(cli.notes ?? [])] };
   if (cli.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else printSummary(summary);
+  else print(summary);
   return 0;
+}
+
+function runQuantize(options: QuantizeOptions, cli: CliRun, job = quantize): Promise<number> {
+  return runJob((signal, onProgress) => job({ ...options, signal, onProgress }), cli, printSummary);
+}
+
+function printConvertSummary(s: ConvertSummary): void {
+  const rows = s.tensors.map((t) => [t.name, t.shape.join('x'), t.sourceType.toLowerCase(), t.type, mib(t.bytes)]);
+  process.stdout.write(`${table(rows, ['tensor', 'shape', 'from', 'to', 'size'])}\n\n`);
+  process.stdout.write(`${s.architecture}: ${s.parameters.toLocaleString('en-US')} parameters, --outtype ${s.outType}\n`);
+  for (const w of s.warnings) process.stdout.write(`warning: ${w}\n`);
+  if (s.dryRun) process.stdout.write('dry run: nothing was written\n');
+  else process.stdout.write(`wrote ${s.output} (${mib(s.bytesOut)}) in ${duration(s.seconds)} (${s.simd}, ${s.threads} threads)\n`);
 }
 
 /** llama-quantize's --max-buffer-size MiB: validated as it does, then only noted. */
@@ -227,6 +245,33 @@ Examples:
   $ quant-native quantize --json --no-progress in.gguf out.gguf Q8_0 | jq .bitsPerWeightOut`)
     .action(async (args: string[], o: QuantizeCliOptions) => {
       exit.code = await runQuantize(quantizeOptionsFrom(o, parseQuantizePositionals(args)), { ...o, notes: maxBufferSizeNotes(o.maxBufferSize) });
+    });
+
+  program.command('convert')
+    .description('convert a Hugging Face model folder to GGUF, as llama.cpp\'s convert_hf_to_gguf.py does (no Python)')
+    .argument('<model-folder>', 'the folder with config.json, *.safetensors and the tokenizer files')
+    .argument('[output.gguf]', 'default: <folder>/<Name>-<size>-<finetune>-<version>-<TYPE>.gguf, as the converter names it')
+    .addOption(new Option('--outtype <type>', 'output type, as the converter\'s --outtype (auto: BF16 weights stay BF16, others become F16)').choices(['auto', 'f32', 'f16', 'bf16', 'q8_0']).default('auto'))
+    .option('--dry-run', 'print what would be written, write nothing')
+    .option('-f, --force', 'overwrite an existing output file')
+    .option('-t, --threads <n>', 'worker threads (default: all cores)')
+    .option('--json', 'print one JSON summary on stdout')
+    .option('--progress', 'with --json: also print JSON lines of progress')
+    .option('--no-progress', 'no progress output')
+    .addHelpText('after', `
+Supported architectures: Llama (SentencePiece tokenizer.model) for now; more are coming.
+
+Examples:
+  $ quant-native convert ./SmolLlama-140K-Chat-v0.1                 # writes SmolLlama-140K-Chat-v0.1-F16.gguf inside the folder
+  $ quant-native convert ./my-model my-model-f16.gguf --outtype f16
+  $ quant-native convert --dry-run --json ./my-model | jq .tensors`)
+    .action(async (input: string, output: string | undefined, o: { outtype: string; dryRun?: boolean; force?: boolean; threads?: string; json?: boolean; progress?: boolean }) => {
+      const threads = o.threads === undefined ? undefined : Number(o.threads);
+      if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UsageError(`--threads must be a positive integer, got "${o.threads}"`);
+      exit.code = await runJob((signal, onProgress) => convert({
+        input, ...(output !== undefined ? { output } : {}), outType: o.outtype as OutType, dryRun: o.dryRun ?? false, force: o.force ?? false,
+        ...(threads !== undefined ? { threads } : {}), signal, onProgress,
+      }), o, printConvertSummary);
     });
 
   program.command('dequantize')

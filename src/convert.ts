@@ -1,0 +1,128 @@
+/** convert(): a Hugging Face folder to the GGUF file llama.cpp's convert_hf_to_gguf.py writes. */
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { ggmlTypeName } from './ggml-types.js';
+import { encodeGgufMeta, ggufFileSize } from './gguf/writer.js';
+import { removeStalePartials, stalePartialWarnings } from './gguf/partial.js';
+import { executeConversion } from './hf/convert-engine.js';
+import { planConversion, type ConvertPlan, type OutType } from './hf/convert-plan.js';
+import { loadNative, resolveSimd, type SimdName } from './native.js';
+import { checks, validateOptions, type Check } from './options.js';
+import { checkFreeSpace, checkOutputPath } from './paths.js';
+import { progressReporter, type QuantizeProgress } from './progress-events.js';
+
+export type { OutType } from './hf/convert-plan.js';
+
+export interface ConvertOptions {
+  /** The Hugging Face model folder (config.json, *.safetensors, tokenizer files). */
+  input: string;
+  /** Output path; default `<folder>/<Name>-<size>-<finetune>-<version>-<TYPE>.gguf` as the converter names it. */
+  output?: string;
+  /** As convert_hf_to_gguf.py's --outtype (default auto: BF16 weights give BF16, otherwise F16). */
+  outType?: OutType;
+  force?: boolean;
+  /** Plan and report only. */
+  dryRun?: boolean;
+  threads?: number;
+  simd?: SimdName;
+  chunkBytes?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: QuantizeProgress) => void;
+  nativeBinding?: string;
+}
+
+export interface ConvertedTensor {
+  name: string;
+  /** ggml dimensions, fastest first. */
+  shape: number[];
+  /** The safetensors dtype of the source (of each expert, for stacked ones). */
+  sourceType: string;
+  type: string;
+  bytes: number;
+}
+
+export interface ConvertSummary {
+  input: string;
+  /** The file written (none for a dry run). */
+  output: string | undefined;
+  /** architectures[0] of config.json. */
+  architecture: string;
+  outType: Exclude<OutType, 'auto'>;
+  fileType: number;
+  tensors: ConvertedTensor[];
+  parameters: number;
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
+  dryRun: boolean;
+  warnings: string[];
+  simd: string;
+  threads: number;
+}
+
+const CONVERT_OPTIONS: Record<keyof ConvertOptions, Check> = {
+  input: checks.string, output: checks.string, outType: checks.oneOf('auto', 'f32', 'f16', 'bf16', 'q8_0'), force: checks.boolean,
+  dryRun: checks.boolean, threads: checks.positiveInt, simd: checks.string, chunkBytes: checks.positiveInt, signal: checks.signal,
+  onProgress: checks.function, nativeBinding: checks.string,
+};
+
+/** Bytes of the output file: its metadata block plus the padded tensor data. */
+function fileBytes(plan: ConvertPlan): number {
+  return ggufFileSize(encodeGgufMeta(plan.kvs, plan.tensors).length, plan.tensors);
+}
+
+interface RunFacts {
+  output: string | undefined;
+  bytesOut: number;
+  seconds: number;
+  warnings: string[];
+  simd: string;
+  threads: number;
+}
+
+function summarize(options: ConvertOptions, plan: ConvertPlan, run: RunFacts): ConvertSummary {
+  const bytesIn = plan.tensors.reduce((s, t) => s + t.sources.reduce((a, x) => a + x.tensor.nbytes, 0), 0);
+  return {
+    input: options.input,
+    output: run.output,
+    architecture: plan.folder.architecture,
+    outType: plan.outType,
+    fileType: plan.fileType,
+    tensors: plan.tensors.map((t) => ({ name: t.name, shape: [...t.dims], sourceType: t.sources[0]?.tensor.dtype ?? 'F32', type: ggmlTypeName(t.type), bytes: t.nbytes })),
+    parameters: plan.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0),
+    bytesIn,
+    bytesOut: run.bytesOut,
+    seconds: run.seconds,
+    dryRun: options.dryRun ?? false,
+    warnings: run.warnings,
+    simd: run.simd,
+    threads: run.threads,
+  };
+}
+
+/** Converts a Hugging Face folder to GGUF, byte for byte as llama.cpp's converter does. */
+export async function convert(options: ConvertOptions): Promise<ConvertSummary> {
+  validateOptions('convert', options, CONVERT_OPTIONS, ['input']);
+  const t0 = performance.now();
+  const native = loadNative(options.nativeBinding);
+  const simd = resolveSimd(native, options.simd);
+  const threads = options.threads ?? availableParallelism();
+  if (options.output !== undefined && !options.dryRun) {
+    await checkOutputPath(options.output, { force: options.force ?? false, suggestedName: 'model.gguf' });
+  }
+  const plan = await planConversion(options.input, options.outType ?? 'auto');
+  const output = options.output ?? join(plan.folder.dir, plan.defaultFileName);
+  const facts = { simd: native.info.simdNames[simd]!, threads, bytesOut: fileBytes(plan) };
+  if (options.dryRun) return summarize(options, plan, { ...facts, output: undefined, seconds: (performance.now() - t0) / 1000, warnings: [] });
+  if (options.output === undefined) await checkOutputPath(output, { force: options.force ?? false, suggestedName: plan.defaultFileName });
+  await checkFreeSpace(dirname(resolve(output)), facts.bytesOut);
+  const warnings = stalePartialWarnings(await removeStalePartials(dirname(resolve(output))));
+  const bytesTotal = plan.tensors.reduce((s, t) => s + t.sources.reduce((a, x) => a + x.tensor.nbytes, 0), 0);
+  const progress = progressReporter(plan.tensors.length, bytesTotal, options.onProgress);
+  await executeConversion(plan, output, {
+    native, simd, threads, chunkBytes: options.chunkBytes ?? 32 << 20, signal: options.signal,
+    onProgress: (p) => progress.report(p.tensorIndex, p.tensorName, p.bytesDone),
+  });
+  progress.report(plan.tensors.length - 1, plan.tensors.at(-1)?.name ?? '', bytesTotal, true);
+  return summarize(options, plan, { ...facts, output, seconds: (performance.now() - t0) / 1000, warnings });
+}

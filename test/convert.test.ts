@@ -1,0 +1,121 @@
+/** Hugging Face folders to GGUF: byte-identical to llama.cpp's convert_hf_to_gguf.py on the shared
+ * fixtures (../shared/hf, whose manifests the converter itself wrote), and clear errors, with nothing
+ * written, on folders it cannot take. */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { convert } from '../src/convert.js';
+import { runCli } from './helpers/cli.js';
+import { firstDifference, HF_DIR, hfFixture, manifest, sha256 } from './helpers/hf.js';
+import { tempDir } from './helpers/models.js';
+import { f32Bytes, sentencePieceModel, writeSafetensors } from './helpers/safetensors.js';
+
+const tmp = tempDir('qn-convert-');
+afterAll(() => tmp.cleanup());
+
+describe.runIf(HF_DIR)('byte-identical to convert_hf_to_gguf.py', () => {
+  for (const outType of ['auto', 'f32', 'f16', 'bf16', 'q8_0'] as const) {
+    it(`llama-spm (SentencePiece Llama, F32 weights) --outtype ${outType}`, async () => {
+      const dir = hfFixture('llama-spm', tmp.dir);
+      const out = join(tmp.dir, `llama-spm-${outType}.gguf`);
+      await convert({ input: dir, output: out, outType, force: true });
+      const m = manifest('llama-spm', outType);
+      if (sha256(readFileSync(out)) !== m.sha256) expect.fail(await firstDifference(out, m));
+    });
+  }
+  it('without an output path, the file gets the converter\'s name (naming_convention) inside the folder', async () => {
+    const dir = hfFixture('llama-spm', join(tmp.dir, 'default-name'));
+    const s = await convert({ input: dir });
+    // basename SmolLlama, size label 140K, finetune Chat, version v0.1, encoding F16.
+    expect(s.output).toBe(join(dir, 'SmolLlama-140K-Chat-v0.1-F16.gguf'));
+    expect(sha256(readFileSync(s.output!))).toBe(manifest('llama-spm', 'auto').sha256);
+  });
+  it('the CLI converts, with a --json summary', () => {
+    const dir = hfFixture('llama-spm', tmp.dir);
+    const out = join(tmp.dir, 'cli.gguf');
+    const r = runCli(['convert', '--json', dir, out, '--outtype', 'q8_0']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as { output: string; outType: string; architecture: string; tensors: Array<{ name: string; type: string }> };
+    expect(s).toMatchObject({ output: out, outType: 'q8_0', architecture: 'LlamaForCausalLM' });
+    expect(s.tensors.find((t) => t.name === 'blk.0.attn_q.weight')?.type).toBe('q8_0');
+    expect(sha256(readFileSync(out))).toBe(manifest('llama-spm', 'q8_0').sha256);
+  });
+});
+
+/** A Llama-shaped folder with tiny weights and a 4-piece tokenizer.model; `edit` changes the config. */
+function folder(name: string, edit: (config: Record<string, unknown>) => void = () => undefined, weights = true): string {
+  const dir = join(tmp.dir, name);
+  mkdirSync(dir, { recursive: true });
+  const config: Record<string, unknown> = {
+    architectures: ['LlamaForCausalLM'], hidden_size: 8, intermediate_size: 16, num_attention_heads: 2, num_key_value_heads: 2,
+    num_hidden_layers: 1, vocab_size: 4, max_position_embeddings: 32, rms_norm_eps: 1e-5,
+  };
+  edit(config);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  writeFileSync(join(dir, 'tokenizer.model'), sentencePieceModel([['<unk>', 0, 2], ['<s>', 0, 3], ['</s>', 0, 3], ['\u2581a', -1, 1]]));
+  if (weights) writeSafetensors(join(dir, 'model.safetensors'), [
+    { name: 'model.embed_tokens.weight', dtype: 'F32', shape: [4, 8], data: f32Bytes(32) },
+    { name: 'model.layers.0.self_attn.q_proj.weight', dtype: 'F32', shape: [8, 8], data: f32Bytes(64, 2) },
+    { name: 'model.norm.weight', dtype: 'F32', shape: [8], data: f32Bytes(8, 3) },
+  ]);
+  return dir;
+}
+
+describe('folders the converter cannot take: a clear error and nothing written', () => {
+  const refused = async (dir: string, code: string, message?: RegExp): Promise<void> => {
+    const before = readdirSync(dir).sort();
+    const err = await convert({ input: dir, output: join(dir, 'out.gguf') }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code });
+    if (message) expect((err as Error).message).toMatch(message);
+    expect(readdirSync(dir).sort()).toEqual(before);
+  };
+  it('an architecture we do not convert names the supported ones', async () => {
+    const dir = folder('gpt2', (c) => { c['architectures'] = ['GPT2LMHeadModel']; });
+    const err = await convert({ input: dir, output: join(dir, 'o.gguf') }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_UNSUPPORTED_ARCH', message: expect.stringContaining('GPT2LMHeadModel'), hint: expect.stringContaining('LlamaForCausalLM') });
+  });
+  it('no config.json', async () => {
+    const dir = folder('no-config');
+    writeFileSync(join(dir, 'config.json'), '');
+    await refused(dir, 'E_HF_CONFIG');
+  });
+  it('a config without the keys the architecture needs', async () => {
+    await refused(folder('no-heads', (c) => { delete c['num_attention_heads']; }), 'E_HF_CONFIG', /num_attention_heads/);
+  });
+  it('weights already quantized (quantization_config)', async () => {
+    await refused(folder('gptq', (c) => { c['quantization_config'] = { quant_method: 'gptq', bits: 4 }; }), 'E_QUANTIZED_WEIGHTS', /gptq/);
+  });
+  it('weights of an integer dtype (int8 checkpoints)', async () => {
+    const dir = folder('int8');
+    writeSafetensors(join(dir, 'model.safetensors'), [{ name: 'model.embed_tokens.weight', dtype: 'I8', shape: [4, 8], data: new Uint8Array(32) }]);
+    await refused(dir, 'E_QUANTIZED_WEIGHTS', /I8/);
+  });
+  it('a shard listed in the index but missing', async () => {
+    const dir = folder('missing-shard');
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: {
+      'model.embed_tokens.weight': 'model.safetensors', 'model.norm.weight': 'model-00002-of-00002.safetensors',
+    } }));
+    await refused(dir, 'E_HF_SHARD', /model-00002-of-00002\.safetensors/);
+  });
+  it('an index that does not match the shards', async () => {
+    const dir = folder('index-mismatch');
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'model.embed_tokens.weight': 'model.safetensors' } }));
+    await refused(dir, 'E_HF_SHARD', /not listed/);
+  });
+  it('no safetensors weights at all', async () => {
+    const dir = folder('pytorch-bin', undefined, false);
+    writeFileSync(join(dir, 'pytorch_model.bin'), 'x');
+    await refused(dir, 'E_HF_WEIGHTS', /pytorch_model\.bin/);
+  });
+  it('a small synthetic folder converts (the base of the cases above)', async () => {
+    const dir = folder('valid');
+    const s = await convert({ input: dir, output: join(dir, 'out.gguf') });
+    expect(s.tensors.map((t) => [t.name, t.type])).toEqual([['token_embd.weight', 'f16'], ['blk.0.attn_q.weight', 'f16'], ['output_norm.weight', 'f32']]);
+  });
+  it('an aborted signal writes nothing', async () => {
+    const dir = folder('aborted');
+    const err = await convert({ input: dir, output: join(dir, 'o.gguf'), signal: AbortSignal.abort() }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_ABORTED' });
+    expect(readdirSync(dir).filter((f) => f.includes('o.gguf'))).toEqual([]);
+  });
+});
