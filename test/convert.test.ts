@@ -23,6 +23,20 @@ describe.runIf(HF_DIR)('byte-identical to convert_hf_to_gguf.py', () => {
       if (sha256(readFileSync(out)) !== m.sha256) expect.fail(await firstDifference(out, m));
     });
   }
+  const autoCases: Array<[string, string]> = [
+    ['mistral', 'Mistral, SentencePiece-style tokenizer.json, F16 weights in 2 shards'],
+    ['mixtral', 'Mixtral, 4 experts stacked per layer, BF16'],
+    ['llama-gemma-tok', 'Llama with the Gemma 3 tokenizer.json (262k tokens), BF16'],
+  ];
+  for (const [name, what] of autoCases) {
+    it(`${name} (${what})`, async () => {
+      const dir = hfFixture(name, tmp.dir);
+      const out = join(tmp.dir, `${name}-auto.gguf`);
+      await convert({ input: dir, output: out, force: true });
+      const m = manifest(name, 'auto');
+      if (sha256(readFileSync(out)) !== m.sha256) expect.fail(await firstDifference(out, m));
+    });
+  }
   it('without an output path, the file gets the converter\'s name (naming_convention) inside the folder', async () => {
     const dir = hfFixture('llama-spm', join(tmp.dir, 'default-name'));
     const s = await convert({ input: dir });

@@ -5,6 +5,7 @@ import { isObject, type JsonObject } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
 import { ggufTensorName } from '../tensor-names.js';
 import { findHparam, requireHparam } from '../text-model.js';
+import { addLlamaHfVocab, readLlamaHfVocab } from '../vocab-llama-hf.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
 import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '../convert-plan.js';
 
@@ -42,12 +43,12 @@ export const llama: Architecture = {
     if (config && typeof config['add_prefix_space'] === 'boolean') kv.bool('tokenizer.ggml.add_space_prefix', config['add_prefix_space']);
     const size = findHparam(ctx.hp, ['vocab_size_per_layer_input', 'vocab_size']);
     const spm = await createSentencePieceVocab(ctx.folder.dir, typeof size === 'number' && size > 0 ? size : undefined);
-    if (!spm) {
-      throw new QuantNativeError('E_HF_TOKENIZER', `${ctx.folder.dir} has no tokenizer.model; Llama-family vocabularies from tokenizer.json are not converted yet`, {
-        hint: 'convert this folder with llama.cpp\'s convert_hf_to_gguf.py for now',
-      });
-    }
-    await addSentencePieceVocab(kv, ctx.folder.dir, spm);
+    if (spm) return addSentencePieceVocab(kv, ctx.folder.dir, spm);
+    const hf = await readLlamaHfVocab(ctx.folder.dir);
+    if (typeof hf === 'object') return addLlamaHfVocab(kv, ctx.folder.dir, hf);
+    throw new QuantNativeError('E_HF_TOKENIZER', `${ctx.folder.dir}: ${hf === 'llama3' ? 'a Llama 3 style' : 'a GPT-2 style (or missing)'} BPE tokenizer, which is not converted yet`, {
+      hint: 'quant-native reads tokenizer.model and SentencePiece-style tokenizer.json vocabularies for now; convert this folder with llama.cpp\'s convert_hf_to_gguf.py',
+    });
   },
 
   recipes(ctx: ConvertContext): TensorRecipe[] {
