@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { convert } from '../src/convert.js';
 import { runCli } from './helpers/cli.js';
 import { firstDifference, HF_DIR, hfFixture, manifest, sha256 } from './helpers/hf.js';
-import { tempDir } from './helpers/models.js';
+import { loadLlamaRuntime } from './helpers/llama-runtime.js';
+import { realModel, tempDir } from './helpers/models.js';
 import { f32Bytes, sentencePieceModel, writeSafetensors } from './helpers/safetensors.js';
 
 const tmp = tempDir('qn-convert-');
@@ -53,6 +54,27 @@ describe.runIf(HF_DIR)('byte-identical to convert_hf_to_gguf.py', () => {
     expect(s).toMatchObject({ output: out, outType: 'q8_0', architecture: 'LlamaForCausalLM' });
     expect(s.tensors.find((t) => t.name === 'blk.0.attn_q.weight')?.type).toBe('q8_0');
     expect(sha256(readFileSync(out))).toBe(manifest('llama-spm', 'q8_0').sha256);
+  });
+});
+
+const runtime = loadLlamaRuntime();
+const realFolder = realModel('tinystories-656k-safetensors');
+const realF32 = realModel('tinystories-656k-f32.gguf');
+
+describe.runIf(runtime && realFolder && realF32)('a real checkpoint (TinyStories-656K, tied, saved as lm_head only)', () => {
+  it('converts to F32, loads in llama.cpp and generates what the F32 GGUF of the same model generates', async () => {
+    const out = join(tmp.dir, 'tinystories-f32.gguf');
+    await convert({ input: realFolder!, output: out, outType: 'f32' });
+    const prompt = 'Once upon a time';
+    expect(runtime!.generate(out, prompt, 12).text).toBe(runtime!.generate(realF32!, prompt, 12).text);
+  });
+  it('converts with the default outtype (F16) to a model llama.cpp runs', async () => {
+    const out = join(tmp.dir, 'tinystories-auto.gguf');
+    const s = await convert({ input: realFolder!, output: out });
+    expect(s.outType).toBe('f16');
+    const r = runtime!.generate(out, 'Once upon a time', 8);
+    expect(r.firstLogits.every(Number.isFinite)).toBe(true);
+    expect(r.text.length).toBeGreaterThan(0);
   });
 });
 

@@ -55,6 +55,9 @@ export interface ConvertContext {
 export interface Architecture {
   hfArchitectures: readonly string[];
   ggufArch: string;
+  /** The values transformers' config class derives when config.json leaves them out: the converter
+   * reads AutoConfig's to_dict(), which holds them. */
+  configDefaults(hp: JsonObject): void;
   /** The keys the class adds after TextModel.set_gguf_parameters. */
   addParameters(kv: KvBuilder, ctx: ConvertContext): void;
   addVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void>;
@@ -138,6 +141,7 @@ export async function planConversion(dir: string, outTypeOption: OutType = 'auto
     });
   }
   const hp = textHparams(folder.config);
+  arch.configDefaults(hp);
   checkWeights(folder, hp);
   const outType = outTypeOption === 'auto' ? guessOutType(folder) : outTypeOption;
   const fileType = FILE_TYPE[outType];

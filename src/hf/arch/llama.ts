@@ -30,6 +30,21 @@ export const llama: Architecture = {
   hfArchitectures: ['LlamaForCausalLM', 'LLaMAForCausalLM', 'MistralForCausalLM', 'MixtralForCausalLM'],
   ggufArch: 'llama',
 
+  configDefaults(hp: JsonObject): void {
+    // LlamaConfig and MistralConfig (transformers >= 4.46); MixtralConfig only gained head_dim later.
+    const model = hp['model_type'];
+    if (model !== 'llama' && model !== 'mistral') return;
+    const heads = hp['num_attention_heads'];
+    if ((hp['head_dim'] === undefined || hp['head_dim'] === null) && typeof hp['hidden_size'] === 'number' && typeof heads === 'number') {
+      hp['head_dim'] = Math.floor(hp['hidden_size'] / heads);
+    }
+    if ((hp['num_key_value_heads'] === undefined || hp['num_key_value_heads'] === null) && typeof heads === 'number') hp['num_key_value_heads'] = heads;
+    const defaults: JsonObject = model === 'llama'
+      ? { max_position_embeddings: 2048, rms_norm_eps: 1e-6, rope_theta: 10000.0 }
+      : { max_position_embeddings: 4096 * 32, rms_norm_eps: 1e-6, rope_theta: 10000.0 };
+    for (const [k, v] of Object.entries(defaults)) if (!(k in hp)) hp[k] = v;
+  },
+
   addParameters(kv: KvBuilder, ctx: ConvertContext): void {
     kv.u32('llama.vocab_size', requireHparam(ctx.hp, ['vocab_size']) as number);
     const headDim = ctx.hp['head_dim'];
@@ -56,8 +71,12 @@ export const llama: Architecture = {
     const out: TensorRecipe[] = [];
     const experts = new Map<number, Map<string, SourceTensor>>();
     const nExperts = ctx.hp['num_local_experts'];
+    const names = new Set(ctx.folder.tensors.map((t) => t.name));
+    // A tied checkpoint saved with only lm_head.weight: the converter would write output.weight and no
+    // token_embd.weight, which llama.cpp cannot load. The two are one tensor, so write it as the embedding.
+    const tiedAsLmHead = ctx.hp['tie_word_embeddings'] === true && names.has('lm_head.weight') && !names.has('model.embed_tokens.weight');
     for (const t of ctx.folder.tensors) {
-      const name = filterName(t.name);
+      const name = tiedAsLmHead && t.name === 'lm_head.weight' ? 'model.embed_tokens.weight' : filterName(t.name);
       if (name === undefined || /\.(attention\.masked_bias|attention\.bias|rotary_emb\.inv_freq)$/.test(name)) continue;
       let permuteHeads: number | undefined;
       if (/q_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead;
