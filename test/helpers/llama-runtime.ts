@@ -52,8 +52,11 @@ export function loadLlamaRuntime(): LlamaRuntime | undefined {
     cpRaw.writeUInt32LE(256, 0); // n_ctx
     cpRaw.writeUInt32LE(256, 4); // n_batch
     cpRaw.writeUInt32LE(256, 8); // n_ubatch
-    cpRaw.writeInt32LE(2, 28); // n_threads
-    cpRaw.writeInt32LE(2, 32); // n_threads_batch
+    // One thread: ggml's worker threads spin while they wait for each other, so on a busy machine (two
+    // test runs, or this suite's other worker) every decode step of these tiny models stalls for a
+    // scheduler quantum; a single thread never waits.
+    cpRaw.writeInt32LE(1, 28); // n_threads
+    cpRaw.writeInt32LE(1, 32); // n_threads_batch
     const ctx = initContext(model, { raw: [...cpRaw] });
     if (!ctx) {
       freeModel(model);
