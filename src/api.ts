@@ -1,5 +1,6 @@
 /** The public, documented surface. Every option is validated here before native code sees it. */
 import { availableParallelism } from 'node:os';
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { QuantNativeError } from './errors.js';
@@ -14,6 +15,8 @@ import { PRESETS, presetNeedsImatrix, type Preset, type PresetArg } from './quan
 import { loadNative, resolveSimd, type NativeAddon, type SimdName } from './native.js';
 import { checks, validateOptions, type Check } from './options.js';
 import { checkFreeSpace, checkInputFile, checkOutputPath } from './paths.js';
+import { planConversion } from './hf/convert-plan.js';
+import { HfTensorSource, isModelFolder, virtualModel } from './hf/tensor-source.js';
 import { progressReporter, type QuantizeProgress } from './progress-events.js';
 
 export interface QuantizeOptions extends RuleOptions {
@@ -100,7 +103,9 @@ function positiveInt(v: number | undefined, name: string, fallback: number): num
 
 /** llama-quantize's default output name: `<input dir>/ggml-model-<NAME>.gguf`. */
 export function defaultOutputPath(input: string, presetName: string): string {
-  return join(dirname(resolve(input)), `ggml-model-${resolvePreset(presetName).name}.gguf`);
+  // A model folder is quantized into itself, where convert and then llama-quantize would put the file.
+  const folder = statSync(input, { throwIfNoEntry: false })?.isDirectory() === true ? resolve(input) : dirname(resolve(input));
+  return join(folder, `ggml-model-${resolvePreset(presetName).name}.gguf`);
 }
 
 function outputPaths(options: QuantizeOptions, plan: QuantPlan): string[] {
@@ -213,9 +218,12 @@ async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   const simd = resolveSimd(native, options.simd);
   const threads = positiveInt(options.threads, 'threads', availableParallelism());
   const chunkBytes = positiveInt(options.chunkBytes, 'chunkBytes', 32 << 20);
-  await checkInputFile(options.input, 'input');
+  const folder = await isModelFolder(options.input);
+  if (!folder) await checkInputFile(options.input, 'input');
   if (!options.dryRun) await checkOutputEarly(options);
-  const model = await openModel(options.input);
+  // A Hugging Face folder is read as the GGUF file its conversion (default outtype) would be.
+  const conversion = folder ? await planConversion(options.input, 'auto') : undefined;
+  const model = conversion ? virtualModel(conversion) : await openModel(options.input);
   let imatrix = options.imatrix ? await loadImatrix(options.imatrix) : undefined;
   if (imatrix) imatrix = filterImatrix(imatrix, options.includeWeights ?? [], options.excludeWeights ?? []);
   const plan = buildPlan(model, { ...options, imatrix, imatrixPath: options.imatrix });
@@ -226,8 +234,9 @@ async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   await checkOutputs(model, paths, plan, options.force ?? false);
   const stale = stalePartialWarnings(await removeStalePartials(dirname(resolve(paths[0]!))));
   const progress = progressReporter(plan.tensors.length, plan.bytesIn, options.onProgress);
+  const source = conversion ? await HfTensorSource.open(conversion, native, simd, threads) : undefined;
   await executePlan(model, plan, paths, {
-    native, simd, threads, chunkBytes, signal: options.signal,
+    native, simd, threads, chunkBytes, signal: options.signal, source,
     onProgress: (p) => progress.report(p.tensorIndex, p.tensorName, p.bytesDone),
   });
   progress.report(plan.tensors.length - 1, plan.tensors.at(-1)?.name ?? '', plan.bytesIn, true);

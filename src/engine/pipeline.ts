@@ -4,6 +4,7 @@
  * with two fixed sets of buffers, so memory stays bounded whatever the model size. */
 import { AbortError, QuantNativeError } from '../errors.js';
 import { ggmlTypeName, rowBytes } from '../ggml-types.js';
+import type { GgufTensorInfo } from '../gguf/format.js';
 import type { GgufModel } from '../gguf/model.js';
 import { TensorDataReader } from '../gguf/reader.js';
 import { GgufFileWriter } from '../gguf/writer.js';
@@ -18,6 +19,13 @@ export interface EngineProgress {
   bytesDone: number;
 }
 
+/** What tensor data is read from: the model's GGUF files, or a conversion made on the fly. */
+export interface TensorSource {
+  /** Bytes [start, start + length) of a tensor's data, into `into`. */
+  read(tensor: GgufTensorInfo, start: number, length: number, into: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface EngineOptions {
   native: NativeAddon;
   simd: number;
@@ -26,6 +34,8 @@ export interface EngineOptions {
   chunkBytes: number;
   signal?: AbortSignal | undefined;
   onProgress?: ((p: EngineProgress) => void) | undefined;
+  /** Where tensor data comes from; default: the model's GGUF files. */
+  source?: TensorSource | undefined;
 }
 
 /** One set of reusable buffers, sized for the largest chunk of any tensor. */
@@ -61,7 +71,7 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
   const onAbort = (): void => { Atomics.store(cancel, 0, 1); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const reader = await TensorDataReader.open(model.files.map((f) => f.path));
+  const reader: TensorSource = o.source ?? await TensorDataReader.open(model.files.map((f) => f.path));
   const writers: GgufFileWriter[] = [];
   let bytesDone = 0;
   let index = 0;
@@ -93,7 +103,7 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
 }
 
 async function processTensor(
-  t: TensorPlan, reader: TensorDataReader, writer: GgufFileWriter, buffers: BufferPair, o: EngineOptions,
+  t: TensorPlan, reader: TensorSource, writer: GgufFileWriter, buffers: BufferPair, o: EngineOptions,
   cancel: Int32Array, advance: (bytes: number) => void,
 ): Promise<void> {
   const ne0 = t.source.dims[0]!;
