@@ -23,6 +23,10 @@ export interface SourceTensor {
   tensor: SafetensorsTensor;
   /** Rows reordered by LlamaModel.permute with this many heads. */
   permuteHeads?: number;
+  /** Only the first rows are written (Gemma 3 drops the embedding's rows past its vocabulary). */
+  rows?: number;
+  /** Added to every value, in float32 (Gemma 3's norms are stored minus 1). */
+  shift?: number;
 }
 
 /** An output tensor before its type is chosen. */

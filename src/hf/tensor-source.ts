@@ -12,7 +12,7 @@ import type { TensorSource } from '../engine/pipeline.js';
 import { TensorDataReader } from '../gguf/reader.js';
 import { encodeGgufMeta } from '../gguf/writer.js';
 import type { NativeAddon } from '../native.js';
-import { permuteRows } from './convert-engine.js';
+import { convertedRows, layoutOf } from './source-rows.js';
 import type { ConvertPlan, PlannedTensor } from './convert-plan.js';
 
 /** Whether a path is a model folder (a folder with a config.json) rather than a GGUF file. */
@@ -50,35 +50,18 @@ export class HfTensorSource implements TensorSource {
     if (!t) throw new RangeError(`no tensor ${tensor.name} in the conversion`);
     let base = 0;
     for (const s of t.sources) {
-      const src = s.tensor;
-      const elements = src.shape.reduce((a, b) => a * b, 1);
-      const nRows = src.shape.length >= 2 ? src.shape[0]! : elements;
-      const rowElems = elements / nRows;
-      const outRow = rowBytes(t.type, rowElems)!;
-      const first = Math.max(start, base), last = Math.min(start + length, base + nRows * outRow);
+      const layout = layoutOf(s);
+      const outRow = rowBytes(t.type, layout.rowElems)!;
+      const first = Math.max(start, base), last = Math.min(start + length, base + layout.nRows * outRow);
       if (first < last) {
-        // Source rows covering [first, last), widened to whole heads where rows are permuted.
-        const unit = s.permuteHeads !== undefined ? nRows / s.permuteHeads : 1;
+        // The source rows covering [first, last), widened to whole units.
         const a = Math.floor((first - base) / outRow), b = Math.ceil((last - base) / outRow);
-        const ua = Math.floor(a / unit) * unit, ub = Math.ceil(b / unit) * unit;
-        const inRow = src.nbytes / nRows;
-        const raw = Buffer.allocUnsafe((ub - ua) * inRow);
-        const info: GgufTensorInfo = { name: src.name, dims: [...src.shape].reverse(), type: src.ggmlType!, offset: 0, nbytes: src.nbytes, fileIndex: src.fileIndex, dataStart: src.dataStart };
-        await this.reader.read(info, ua * inRow, raw.length, raw);
-        let rows: Uint8Array = raw;
-        if (s.permuteHeads !== undefined) {
-          rows = Buffer.allocUnsafe(raw.length);
-          permuteRows(raw, rows, ub - ua, inRow, unit);
-        }
-        if (src.ggmlType !== t.type) {
-          const out = Buffer.allocUnsafe((ub - ua) * outRow);
-          await this.native.quantizeAsync({ srcType: src.ggmlType!, dstType: t.type, nrows: ub - ua, nPerRow: rowElems, src: rows, dst: out, simd: this.simd, threads: this.threads, validate: false });
-          rows = out;
-        }
+        const ua = Math.floor(a / layout.unit) * layout.unit, ub = Math.min(layout.nRows, Math.ceil(b / layout.unit) * layout.unit);
+        const { data } = await convertedRows(this.reader, s, layout, ua, ub, t.type, { native: this.native, simd: this.simd, threads: this.threads });
         const from = first - base - ua * outRow;
-        into.set(rows.subarray(from, from + (last - first)), first - start);
+        into.set(data.subarray(from, from + (last - first)), first - start);
       }
-      base += nRows * outRow;
+      base += layout.nRows * outRow;
     }
   }
 
