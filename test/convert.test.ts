@@ -28,6 +28,8 @@ describe.runIf(HF_DIR)('byte-identical to convert_hf_to_gguf.py', () => {
     ['mistral', 'Mistral, SentencePiece-style tokenizer.json, F16 weights in 2 shards'],
     ['mixtral', 'Mixtral, 4 experts stacked per layer, BF16'],
     ['llama-gemma-tok', 'Llama with the Gemma 3 tokenizer.json (262k tokens), BF16'],
+    ['phi3', 'Phi-3, fused qkv and gate_up, added tokens, BF16'],
+    ['gemma3', 'Gemma 3 text, norms stored minus one, sampling defaults from generation_config.json, BF16'],
   ];
   for (const [name, what] of autoCases) {
     it(`${name} (${what})`, async () => {

@@ -35,6 +35,10 @@ export async function executeConversion(plan: ConvertPlan, path: string, o: Conv
     writer = await GgufFileWriter.create(path, plan.kvs, decls);
     for (const [index, t] of plan.tensors.entries()) {
       o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
+      if (t.data) {
+        await writer.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        continue;
+      }
       for (const s of t.sources) {
         await convertSource(t, s, reader, writer, o, cancel, (n) => {
           bytesDone += n;

@@ -6,6 +6,8 @@ import { QuantNativeError } from '../errors.js';
 import { GgmlType, rowBytes } from '../ggml-types.js';
 import type { GgufKv } from '../gguf/format.js';
 import { llama } from './arch/llama.js';
+import { gemma3 } from './arch/gemma3.js';
+import { phi3 } from './arch/phi3.js';
 import { isObject, openHfFolder, readJsonFile, type HfFolder, type JsonObject } from './folder.js';
 import { KvBuilder } from './kv-builder.js';
 import { addGeneralMetadata, countParameters } from './metadata.js';
@@ -35,8 +37,10 @@ export interface TensorRecipe {
   name: string;
   /** numpy shape (slowest dimension first). */
   shape: number[];
-  /** One source, or several stacked along a new first axis (a layer's experts). */
+  /** One source, or several stacked along a new first axis (a layer's experts); none for generated data. */
   sources: SourceTensor[];
+  /** Values the converter computes itself (rope factors), written as F32. */
+  data?: Float32Array;
 }
 
 export interface PlannedTensor extends TensorRecipe {
@@ -49,6 +53,9 @@ export interface PlannedTensor extends TensorRecipe {
 
 export interface ConvertContext {
   folder: HfFolder;
+  blockCount: number;
+  /** llama_ftype written as general.file_type. */
+  fileType: number;
   /** config.json with text_config merged in. */
   hp: JsonObject;
   rope: JsonObject;
@@ -62,8 +69,12 @@ export interface Architecture {
   /** The values transformers' config class derives when config.json leaves them out: the converter
    * reads AutoConfig's to_dict(), which holds them. */
   configDefaults(hp: JsonObject): void;
+  /** The class writes all of set_gguf_parameters itself instead of adding to TextModel's. */
+  replacesTextModelParameters?: boolean;
   /** The keys the class adds after TextModel.set_gguf_parameters. */
   addParameters(kv: KvBuilder, ctx: ConvertContext): void;
+  /** Keys written while tensors are prepared, right after general.architecture. */
+  addEarlyParameters?(kv: KvBuilder, ctx: ConvertContext): void;
   addVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void>;
   /** The model's tensors in the converter's order, mapped and transformed. */
   recipes(ctx: ConvertContext): TensorRecipe[];
@@ -71,7 +82,7 @@ export interface Architecture {
   extraTensors(ctx: ConvertContext): TensorRecipe[];
 }
 
-const ARCHITECTURES: readonly Architecture[] = [llama];
+const ARCHITECTURES: readonly Architecture[] = [llama, phi3, gemma3];
 
 export function supportedArchitectures(): string[] {
   return ARCHITECTURES.flatMap((a) => a.hfArchitectures);
@@ -150,8 +161,8 @@ export async function planConversion(dir: string, outTypeOption: OutType = 'auto
   const outType = outTypeOption === 'auto' ? guessOutType(folder) : outTypeOption;
   const fileType = FILE_TYPE[outType];
   const tokenizerConfigJson = await readJsonFile(join(folder.dir, 'tokenizer_config.json'), 'tokenizer config');
-  const ctx: ConvertContext = { folder, hp, rope: ropeParameters(hp), tokenizerConfig: isObject(tokenizerConfigJson) ? tokenizerConfigJson : undefined };
   const blockCount = requireHparam(hp, ['n_layers', 'num_hidden_layers', 'n_layer', 'num_layers']) as number;
+  const ctx: ConvertContext = { folder, blockCount, fileType, hp, rope: ropeParameters(hp), tokenizerConfig: isObject(tokenizerConfigJson) ? tokenizerConfigJson : undefined };
 
   const recipes = [...arch.extraTensors(ctx), ...arch.recipes(ctx)];
   const tensors = recipes.map((r): PlannedTensor => {
@@ -163,11 +174,12 @@ export async function planConversion(dir: string, outTypeOption: OutType = 'auto
 
   const kv = new KvBuilder();
   kv.string('general.architecture', arch.ggufArch);
+  arch.addEarlyParameters?.(kv, ctx);
   kv.string('general.type', 'model');
   const generation = await readJsonFile(join(folder.dir, 'generation_config.json'), 'generation config').catch(() => undefined);
   const counts = countParameters(tensors.map((t) => ({ name: t.name, shape: t.shape })));
   addGeneralMetadata(kv, folder.name, hp, isObject(generation) ? generation : undefined, undefined, counts);
-  addTextModelParameters(kv, arch.ggufArch, hp, ctx.rope, blockCount, fileType);
+  if (!arch.replacesTextModelParameters) addTextModelParameters(kv, arch.ggufArch, hp, ctx.rope, blockCount, fileType);
   arch.addParameters(kv, ctx);
   kv.u32('general.quantization_version', 2);
   await arch.addVocab(kv, ctx);

@@ -48,6 +48,10 @@ export class HfTensorSource implements TensorSource {
   async read(tensor: GgufTensorInfo, start: number, length: number, into: Uint8Array): Promise<void> {
     const t = this.byName.get(tensor.name);
     if (!t) throw new RangeError(`no tensor ${tensor.name} in the conversion`);
+    if (t.data) {
+      into.set(new Uint8Array(t.data.buffer, t.data.byteOffset + start, length));
+      return;
+    }
     let base = 0;
     for (const s of t.sources) {
       const layout = layoutOf(s);

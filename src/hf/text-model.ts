@@ -107,3 +107,17 @@ export function addTextModelParameters(kv: KvBuilder, arch: string, hp: JsonObje
   }
   kv.u32('general.file_type', fileType);
 }
+
+/** TextModel.filter_tensors: multimodal tensors dropped, language_model. prefixes removed; undefined
+ * for a tensor the converter skips. */
+export function textModelFilter(name: string): string | undefined {
+  if (/^(mlp|vit\.|vpm\.|siglip2\.|conformer\.|merger\.|resampler\.|sound_encoder\.|sound_projection\.|speech_embeddings\.)/.test(name)
+    || /visual\.|vision\.|audio\.|talker\.|vision_|audio_|token2wav\.|code2wav\.|projector\.|pre_mm_projector_norm|image_newline|view_seperator|patch_embed|patch_embedding|patch_merger\.|patch_merge_mlp\.|model\.connector\./.test(name)) {
+    return undefined;
+  }
+  const n = name.replace('language_model.', '');
+  return n.endsWith('e_score_correction_bias') ? n.replace('e_score_correction_bias', 'e_score_correction.bias') : n;
+}
+
+/** Tensors prepare_tensors never writes. */
+export const isSkippedTensor = (name: string): boolean => /\.(attention\.masked_bias|attention\.bias|rotary_emb\.inv_freq)$/.test(name);

@@ -4,7 +4,7 @@ import { QuantNativeError } from '../../errors.js';
 import { isObject, type JsonObject } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
 import { ggufTensorName } from '../tensor-names.js';
-import { findHparam, requireHparam } from '../text-model.js';
+import { findHparam, isSkippedTensor, requireHparam, textModelFilter } from '../text-model.js';
 import { addLlamaHfVocab, readLlamaHfVocab } from '../vocab-llama-hf.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
 import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '../convert-plan.js';
@@ -17,13 +17,7 @@ function heads(hp: JsonObject): { nHead: number; nKvHead: number } {
 
 /** TextModel.filter_tensors, then LlamaModel's (text_model. stripped). */
 function filterName(name: string): string | undefined {
-  if (/^(mlp|vit\.|vpm\.|siglip2\.|conformer\.|merger\.|resampler\.|sound_encoder\.|sound_projection\.|speech_embeddings\.)/.test(name)
-    || /visual\.|vision\.|audio\.|talker\.|vision_|audio_|token2wav\.|code2wav\.|projector\.|pre_mm_projector_norm|image_newline|view_seperator|patch_embed|patch_embedding|patch_merger\.|patch_merge_mlp\.|model\.connector\./.test(name)) {
-    return undefined;
-  }
-  let n = name.replace('language_model.', '');
-  if (n.endsWith('e_score_correction_bias')) n = n.replace('e_score_correction_bias', 'e_score_correction.bias');
-  return n.replace('text_model.', '');
+  return textModelFilter(name)?.replace('text_model.', '');
 }
 
 export const llama: Architecture = {
@@ -77,7 +71,7 @@ export const llama: Architecture = {
     const tiedAsLmHead = ctx.hp['tie_word_embeddings'] === true && names.has('lm_head.weight') && !names.has('model.embed_tokens.weight');
     for (const t of ctx.folder.tensors) {
       const name = tiedAsLmHead && t.name === 'lm_head.weight' ? 'model.embed_tokens.weight' : filterName(t.name);
-      if (name === undefined || /\.(attention\.masked_bias|attention\.bias|rotary_emb\.inv_freq)$/.test(name)) continue;
+      if (name === undefined || isSkippedTensor(name)) continue;
       let permuteHeads: number | undefined;
       if (/q_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead;
       else if (/k_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead !== nKvHead ? nKvHead : nHead;

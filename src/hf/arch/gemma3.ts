@@ -1,0 +1,86 @@
+/** Gemma3Model (Gemma 3 text): TextModel's hparams with Gemma's defaults written over them, the
+ * SentencePiece vocabulary without a space prefix, the embedding cut to the vocabulary and the norms
+ * stored minus one (Gemma3RMSNorm multiplies by 1 + weight) shifted back. */
+import { QuantNativeError } from '../../errors.js';
+import type { Architecture, ConvertContext, TensorRecipe } from '../convert-plan.js';
+import { isObject, type Json } from '../folder.js';
+import type { KvBuilder } from '../kv-builder.js';
+import { ggufTensorName } from '../tensor-names.js';
+import { findHparam, isSkippedTensor, textModelFilter } from '../text-model.js';
+import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
+
+const NAMES: ReadonlyArray<[RegExp, string]> = [
+  [/^(?:model\.)?layers\.(\d+)\.post_attention_layernorm$/, 'blk.{bid}.post_attention_norm'],
+  [/^(?:model\.)?layers\.(\d+)\.pre_feedforward_layernorm$/, 'blk.{bid}.ffn_norm'],
+  [/^(?:model\.)?layers\.(\d+)\.post_feedforward_layernorm$/, 'blk.{bid}.post_ffw_norm'],
+];
+
+const num = (v: Json | undefined, fallback: number): number => (typeof v === 'number' ? v : fallback);
+
+/** The vocabulary size the converter builds (and cuts the embedding to). */
+function vocabSize(ctx: ConvertContext, pieces: number): number {
+  const v = findHparam(ctx.hp, ['vocab_size_per_layer_input', 'vocab_size']);
+  return typeof v === 'number' && v > 0 ? v : pieces;
+}
+
+export const gemma3: Architecture = {
+  hfArchitectures: ['Gemma3ForCausalLM'],
+  ggufArch: 'gemma3',
+
+  configDefaults() {
+    // Gemma3Model writes its own defaults for what the config leaves out (addParameters).
+  },
+
+  addParameters(kv: KvBuilder, ctx: ConvertContext): void {
+    const a = 'gemma3';
+    const hp = ctx.hp;
+    kv.u32(`${a}.context_length`, num(hp['max_position_embeddings'], 131072));
+    kv.u32(`${a}.attention.head_count`, num(hp['num_attention_heads'], 8));
+    kv.f32(`${a}.attention.layer_norm_rms_epsilon`, num(hp['rms_norm_eps'], 1e-6));
+    kv.u32(`${a}.attention.key_length`, num(hp['head_dim'], 256));
+    kv.u32(`${a}.attention.value_length`, num(hp['head_dim'], 256));
+    const full = ctx.rope['full_attention'];
+    kv.f32(`${a}.rope.freq_base`, num((isObject(full) ? full : ctx.rope)['rope_theta'], 1_000_000.0));
+    if (hp['attn_logit_softcapping'] !== undefined && hp['attn_logit_softcapping'] !== null) {
+      throw new QuantNativeError('E_HF_CONFIG', 'attn_logit_softcapping is set, which Gemma 3 does not have (a Gemma 2 config?)');
+    }
+    const softcap = hp['final_logit_softcapping'];
+    if (typeof softcap === 'number' && softcap !== 0) kv.f32(`${a}.final_logit_softcapping`, softcap);
+    if (hp['sliding_window_pattern'] !== 1) kv.u32(`${a}.attention.sliding_window`, hp['sliding_window'] as number);
+    kv.u32(`${a}.attention.head_count_kv`, num(hp['num_key_value_heads'], 4));
+  },
+
+  async addVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void> {
+    const spm = await createSentencePieceVocab(ctx.folder.dir, vocabSize(ctx, 0) || undefined);
+    if (!spm) {
+      throw new QuantNativeError('E_HF_TOKENIZER', `${ctx.folder.dir} has no tokenizer.model; Gemma 3 vocabularies from tokenizer.json alone are not converted yet`, {
+        hint: 'download tokenizer.model with the model, or convert this folder with llama.cpp\'s convert_hf_to_gguf.py',
+      });
+    }
+    await addSentencePieceVocab(kv, ctx.folder.dir, spm);
+    kv.bool('tokenizer.ggml.add_space_prefix', false);
+  },
+
+  recipes(ctx: ConvertContext): TensorRecipe[] {
+    const rows = vocabSize(ctx, 0);
+    const out: TensorRecipe[] = [];
+    for (const t of ctx.folder.tensors) {
+      const name = textModelFilter(t.name);
+      if (name === undefined || isSkippedTensor(name)) continue;
+      const mapped = ggufTensorName(name, NAMES);
+      if (mapped === undefined) throw new QuantNativeError('E_UNSUPPORTED_ARCH', `cannot map tensor ${name} to a GGUF name`, { hint: 'this checkpoint has tensors the converter does not know for Gemma 3' });
+      const shape = [...t.shape];
+      const embedding = name.includes('embed_tokens.weight') && rows > 0 && rows < shape[0]!;
+      if (embedding) shape[0] = rows;
+      out.push({
+        name: mapped, shape,
+        sources: [{ tensor: t, ...(embedding ? { rows } : {}), ...(name.endsWith('norm.weight') ? { shift: 1 } : {}) }],
+      });
+    }
+    return out;
+  },
+
+  extraTensors(): TensorRecipe[] {
+    return [];
+  },
+};
