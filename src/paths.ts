@@ -30,8 +30,11 @@ export function inputError(cause: unknown, path: string, what: string): QuantNat
 /** What a folder given as a file probably is, and what to pass instead. */
 async function folderHint(path: string): Promise<string> {
   const names = await readdir(path).catch(() => [] as string[]);
-  if (names.includes('config.json') || names.some((n) => n.endsWith('.safetensors') || n === 'model.safetensors.index.json')) {
-    return `it looks like a Hugging Face model folder: convert it to GGUF first (\`quant-native convert ${path}\`), then quantize the file that writes`;
+  if (names.includes('config.json')) {
+    return `it is a Hugging Face model folder: \`quant-native convert ${path}\` writes its GGUF, and quantize takes the folder itself`;
+  }
+  if (names.some((n) => n.endsWith('.safetensors'))) {
+    return 'it holds safetensors weights but no config.json: download the whole model repository (config.json, tokenizer files and weights)';
   }
   const gguf = names.filter((n) => n.endsWith('.gguf')).sort();
   if (gguf.length > 0) {

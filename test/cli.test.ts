@@ -208,16 +208,22 @@ describe('inputs a user can get wrong, each with a hint', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error: the input .*nope\.gguf does not exist\n {2}hint: check the path/);
   });
-  it('a Hugging Face folder as input: what it is and what to do, no stack trace', () => {
+  it('a Hugging Face folder is read as a model: a broken one gets the file and the reason, no stack trace', () => {
     const hf = join(tmp.dir, 'hf-model');
     mkdirSync(hf);
-    writeFileSync(join(hf, 'config.json'), '{}');
+    writeFileSync(join(hf, 'config.json'), JSON.stringify({ architectures: ['LlamaForCausalLM'] }));
     writeFileSync(join(hf, 'model.safetensors'), '');
     const r = runCli(['quantize', hf, join(tmp.dir, 'never.gguf'), 'Q8_0']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error: the input .*hf-model is a folder, not a GGUF file/);
-    expect(r.stderr).toMatch(/hint: it looks like a Hugging Face model folder.*convert_hf_to_gguf\.py/);
+    expect(r.stderr).toMatch(/error: .*hf-model\/model\.safetensors: 0 bytes, too short for a safetensors header/);
     expect(r.stderr).not.toMatch(/unexpected error|EISDIR|\n\s+at /);
+  });
+  it('a folder that is no model says what it is', () => {
+    const folder = join(tmp.dir, 'just-a-folder');
+    mkdirSync(folder);
+    const r = runCli(['quantize', folder, join(tmp.dir, 'never.gguf'), 'Q8_0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: the input .*just-a-folder is a folder, not a GGUF file\n {2}hint: pass a \.gguf file/);
   });
   it('a folder of GGUF files as input names the files in it', () => {
     const folder = join(tmp.dir, 'ggufs');
