@@ -28,6 +28,10 @@ describe.runIf(HF_DIR)('byte-identical to convert_hf_to_gguf.py', () => {
     ['mistral', 'Mistral, SentencePiece-style tokenizer.json, F16 weights in 2 shards'],
     ['mixtral', 'Mixtral, 4 experts stacked per layer, BF16'],
     ['llama-gemma-tok', 'Llama with the Gemma 3 tokenizer.json (262k tokens), BF16'],
+    ['llama3', 'Llama 3 byte-level BPE, pre-tokenizer llama-bpe, rope_freqs, tied, BF16'],
+    ['qwen2', 'Qwen2, q/k/v biases, BPE pre-tokenizer qwen2, vocabulary padded to vocab_size, BF16'],
+    ['qwen3', 'Qwen3, q/k norms, model card (license, base model, tags, languages), BF16'],
+    ['qwen3moe', 'Qwen3-MoE, 4 experts stacked per layer, router in F32, BF16'],
     ['phi3', 'Phi-3, fused qkv and gate_up, added tokens, BF16'],
     ['gemma3', 'Gemma 3 text, norms stored minus one, sampling defaults from generation_config.json, BF16'],
   ];

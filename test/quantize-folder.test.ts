@@ -31,10 +31,11 @@ async function fixture(name: string): Promise<{ folder: string; gguf: string }> 
 let serial = 0;
 
 describe.runIf(HF_DIR && oracle)('quantize(folder) equals convert + llama_model_quantize', () => {
-  // Llama, Mistral and Mixtral with three presets each; Phi-3 (fused projections) and Gemma 3 (shifted norms, cut embedding) with one.
+  // Llama, Mistral and Mixtral with three presets each; Phi-3 (fused projections), Gemma 3 (shifted norms,
+  // cut embedding), Llama 3 (rope_freqs) and Qwen3-MoE (stacked experts) with one.
   const cases: Array<[string, PresetName]> = [];
   for (const name of ['llama-spm', 'mistral', 'mixtral']) for (const preset of ['Q8_0', 'Q4_K_M', 'IQ4_XS'] as const) cases.push([name, preset]);
-  cases.push(['phi3', 'Q4_K_M'], ['gemma3', 'Q4_K_M']);
+  cases.push(['phi3', 'Q4_K_M'], ['gemma3', 'Q4_K_M'], ['llama3', 'Q4_K_M'], ['qwen3moe', 'Q4_K_M']);
   for (const [name, preset] of cases) {
     it(`${name}: ${preset}`, async () => {
       const { folder, gguf } = await fixture(name);

@@ -8,9 +8,10 @@ import type { GgufKv } from '../gguf/format.js';
 import { llama } from './arch/llama.js';
 import { gemma3 } from './arch/gemma3.js';
 import { phi3 } from './arch/phi3.js';
+import { qwen2, qwen3, qwen3moe } from './arch/qwen.js';
 import { isObject, openHfFolder, readJsonFile, type HfFolder, type JsonObject } from './folder.js';
 import { KvBuilder } from './kv-builder.js';
-import { addGeneralMetadata, countParameters } from './metadata.js';
+import { addGeneralMetadata, countParameters, loadModelCard } from './metadata.js';
 import type { SafetensorsTensor } from './safetensors.js';
 import { addTextModelParameters, requireHparam, ropeParameters, textHparams } from './text-model.js';
 
@@ -82,7 +83,7 @@ export interface Architecture {
   extraTensors(ctx: ConvertContext): TensorRecipe[];
 }
 
-const ARCHITECTURES: readonly Architecture[] = [llama, phi3, gemma3];
+const ARCHITECTURES: readonly Architecture[] = [llama, qwen2, qwen3, qwen3moe, phi3, gemma3];
 
 export function supportedArchitectures(): string[] {
   return ARCHITECTURES.flatMap((a) => a.hfArchitectures);
@@ -178,7 +179,7 @@ export async function planConversion(dir: string, outTypeOption: OutType = 'auto
   kv.string('general.type', 'model');
   const generation = await readJsonFile(join(folder.dir, 'generation_config.json'), 'generation config').catch(() => undefined);
   const counts = countParameters(tensors.map((t) => ({ name: t.name, shape: t.shape })));
-  addGeneralMetadata(kv, folder.name, hp, isObject(generation) ? generation : undefined, undefined, counts);
+  addGeneralMetadata(kv, folder.name, hp, isObject(generation) ? generation : undefined, await loadModelCard(folder.dir), counts);
   if (!arch.replacesTextModelParameters) addTextModelParameters(kv, arch.ggufArch, hp, ctx.rope, blockCount, fileType);
   arch.addParameters(kv, ctx);
   kv.u32('general.quantization_version', 2);

@@ -1,6 +1,9 @@
 /** The general.* metadata llama.cpp's converter derives (gguf-py's Metadata): the name, basename,
  * finetune, version and size label from the folder name, config.json's _name_or_path and the model
  * card; sampling defaults from generation_config.json. */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { GgufValueType } from '../gguf/format.js';
 import { isObject, type Json, type JsonObject } from './folder.js';
 import type { KvBuilder } from './kv-builder.js';
@@ -263,4 +266,29 @@ export function addGeneralMetadata(
   entries('dataset', m.datasets);
   if (m.tags !== undefined) kv.array('general.tags', { elementType: GgufValueType.STRING, items: m.tags.map((t) => str(t)!) });
   if (m.languages !== undefined) kv.array('general.languages', { elementType: GgufValueType.STRING, items: m.languages.map((t) => str(t)!) });
+}
+
+/** Metadata.load_model_card: the YAML front matter of README.md, read as PyYAML's safe_load reads it
+ * (YAML 1.1), with the converter's two fixes (the Norway problem, tabs); undefined when there is none. */
+export async function loadModelCard(dir: string): Promise<JsonObject | undefined> {
+  const text = await readFile(join(dir, 'README.md'), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  // str.splitlines(): every line boundary Python knows; no empty last line.
+  const lines = text.split(/\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/);
+  if (lines.at(-1) === '') lines.pop();
+  if (lines.length === 0 || lines[0] !== '---') return undefined;
+  const body: string[] = [];
+  for (const line of lines.slice(1)) {
+    if (line === '---') break;
+    body.push(line);
+  }
+  const source = `${body.join('\n')}\n`.replaceAll('- no\n', '- "no"\n').replaceAll('\t', '  ');
+  let data: unknown;
+  try {
+    data = parseYaml(source, { version: '1.1' });
+  } catch {
+    // The converter would stop on a model card it cannot parse; a broken card should not stop a conversion here.
+    return undefined;
+  }
+  return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as JsonObject) : undefined;
 }

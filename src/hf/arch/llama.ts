@@ -5,6 +5,7 @@ import { isObject, type JsonObject } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
 import { ggufTensorName } from '../tensor-names.js';
 import { findHparam, isSkippedTensor, requireHparam, textModelFilter } from '../text-model.js';
+import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
 import { addLlamaHfVocab, readLlamaHfVocab } from '../vocab-llama-hf.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
 import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '../convert-plan.js';
@@ -55,9 +56,9 @@ export const llama: Architecture = {
     if (spm) return addSentencePieceVocab(kv, ctx.folder.dir, spm);
     const hf = await readLlamaHfVocab(ctx.folder.dir);
     if (typeof hf === 'object') return addLlamaHfVocab(kv, ctx.folder.dir, hf);
-    throw new QuantNativeError('E_HF_TOKENIZER', `${ctx.folder.dir}: ${hf === 'llama3' ? 'a Llama 3 style' : 'a GPT-2 style (or missing)'} BPE tokenizer, which is not converted yet`, {
-      hint: 'quant-native reads tokenizer.model and SentencePiece-style tokenizer.json vocabularies for now; convert this folder with llama.cpp\'s convert_hf_to_gguf.py',
-    });
+    // Llama 3 and other byte-level BPE tokenizers.
+    const v = ctx.hp['vocab_size'];
+    return addBpeVocab(kv, ctx.folder.dir, await readBpeVocab(ctx.folder.dir, typeof v === 'number' ? v : undefined));
   },
 
   recipes(ctx: ConvertContext): TensorRecipe[] {
@@ -102,9 +103,32 @@ export const llama: Architecture = {
     const full = ctx.rope['full_attention'];
     const rp = isObject(full) ? full : ctx.rope;
     if (Object.keys(rp).length === 0 || String(rp['rope_type'] ?? '').toLowerCase() !== 'llama3') return [];
-    throw new QuantNativeError('E_UNSUPPORTED_ARCH', 'Llama 3 rope scaling (rope_freqs) is not converted yet', { hint: 'convert this folder with llama.cpp\'s convert_hf_to_gguf.py for now' });
+    const dim = typeof ctx.hp['head_dim'] === 'number' ? ctx.hp['head_dim']
+      : Math.floor((requireHparam(ctx.hp, ['hidden_size']) as number) / (requireHparam(ctx.hp, ['num_attention_heads']) as number));
+    const n = (k: string, d: number): number => (typeof rp[k] === 'number' ? rp[k] : d);
+    const factors = llama3RopeFactors(dim, n('rope_theta', 10000.0), n('factor', 8.0), n('low_freq_factor', 1.0), n('high_freq_factor', 4.0), n('original_max_position_embeddings', 8192));
+    return [{ name: 'rope_freqs.weight', shape: [factors.length], sources: [], data: factors }];
   },
 };
+
+/** LlamaModel.generate_extra_tensors for rope_type llama3, in float32 as torch computes it. */
+export function llama3RopeFactors(dim: number, base: number, factor: number, lowFreqFactor: number, highFreqFactor: number, oldContext: number): Float32Array {
+  const f = Math.fround;
+  const lowWavelen = oldContext / lowFreqFactor;
+  const highWavelen = oldContext / highFreqFactor;
+  const out: number[] = [];
+  for (let i = 0; i < dim; i += 2) {
+    const freq = f(1 / f(f(base) ** f(f(i) / f(dim))));
+    const wavelen = f(f(2 * Math.PI) / freq);
+    if (wavelen < f(highWavelen)) out.push(1);
+    else if (wavelen > f(lowWavelen)) out.push(factor);
+    else {
+      const smooth = f(f(f(f(oldContext) / wavelen) - f(lowFreqFactor)) / f(highFreqFactor - lowFreqFactor));
+      out.push(f(1 / f(f(f(1 - smooth) / f(factor)) + smooth)));
+    }
+  }
+  return Float32Array.from(out);
+}
 
 function mapName(name: string): string {
   const mapped = ggufTensorName(name);
