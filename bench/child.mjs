@@ -1,7 +1,8 @@
 // One measured run in its own process, so peak RSS and CPU time are its own:
-//   node bench/child.mjs ours|llama|io <input> <output> <preset> <threads>
+//   node bench/child.mjs ours|convert|llama|io <input> <output> <preset> <threads>
+// (input may be a Hugging Face folder for ours, convert and io)
 // Prints one JSON line: wall seconds, CPU seconds, peak RSS bytes.
-import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,9 @@ const t0 = performance.now();
 if (mode === 'ours') {
   const { quantize } = await import(join(root, 'dist', 'index.js'));
   await quantize({ input, output, preset, threads, force: true });
+} else if (mode === 'convert') {
+  const { convert } = await import(join(root, 'dist', 'index.js'));
+  await convert({ input, output, threads, force: true });
 } else if (mode === 'llama') {
   const koffi = require('koffi');
   const { findPreset } = await import(join(root, 'dist', 'quant', 'presets.js'));
@@ -36,9 +40,12 @@ if (mode === 'ours') {
   // The I/O floor: read the whole input and write as many bytes as the output has.
   const outBytes = statSync(output).size;
   const buf = Buffer.allocUnsafe(8 << 20);
-  const fin = openSync(input, 'r');
-  for (let pos = 0, n; (n = readSync(fin, buf, 0, buf.length, pos)) > 0; pos += n);
-  closeSync(fin);
+  const inputs = statSync(input).isDirectory() ? readdirSync(input).filter((f) => f.endsWith('.safetensors')).map((f) => join(input, f)) : [input];
+  for (const file of inputs) {
+    const fin = openSync(file, 'r');
+    for (let pos = 0, n; (n = readSync(fin, buf, 0, buf.length, pos)) > 0; pos += n);
+    closeSync(fin);
+  }
   const fout = openSync(`${output}.io`, 'w');
   for (let done = 0; done < outBytes; done += buf.length) writeSync(fout, buf, 0, Math.min(buf.length, outBytes - done));
   closeSync(fout);

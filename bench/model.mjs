@@ -2,6 +2,8 @@
 // @node-llama-cpp/linux-x64) and with quant-native, alternating, at the same thread count; print wall
 // and CPU time, peak RSS, MB/s of input, the ratio, the I/O floor, and check the outputs are identical.
 // The model is generated once and cached outside the repository (BENCH_CACHE, default ~/.cache/quant-native-bench).
+// Then the same for a 7B-shaped BF16 Hugging Face folder (2 shards): convert against the I/O floor, and
+// quantize of the folder against quantize of its converted BF16 GGUF (BENCH_HF=0 skips it).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { writeSyntheticModel } = await import(join(root, 'dist', 'index.js'));
+const { writeBenchFolder } = await import(join(root, 'bench', 'hf-folder.mjs'));
 const cache = process.env.BENCH_CACHE ?? join(homedir(), '.cache', 'quant-native-bench');
 mkdirSync(cache, { recursive: true });
 const threads = Number(process.env.BENCH_THREADS ?? availableParallelism());
@@ -73,4 +76,34 @@ if (process.env.BENCH_DOUBLE !== '0') {
   console.log(`\npeak RSS, Q4_K_M: ${mib(small.rss)} on ${mib(inBytes)} of input, ${mib(large.rss)} on ${mib(statSync(big).size)} (${((large.rss / small.rss - 1) * 100).toFixed(1)}%)`);
   rmSync(join(cache, 'rss-small.gguf'), { force: true });
   rmSync(join(cache, 'rss-large.gguf'), { force: true });
+}
+
+if (process.env.BENCH_HF !== '0') {
+  const folder = join(cache, `7b-shaped-${layers}L-bf16-hf`);
+  if (!existsSync(join(folder, 'model.safetensors.index.json'))) {
+    console.error(`generating ${folder} (once) ...`);
+    writeBenchFolder(folder, { ...shape, layers });
+  }
+  const folderBytes = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'].reduce((s, f) => s + statSync(join(folder, f)).size, 0);
+  const converted = join(cache, 'hf-converted-bf16.gguf');
+  const c1 = run('convert', folder, converted, 'auto');
+  const io = run('io', folder, converted, 'auto');
+  const c2 = run('convert', folder, converted, 'auto');
+  const cw = Math.min(c1.wall, c2.wall);
+  console.log(`\nHugging Face folder: 7B-shaped BF16, ${layers} layer(s), 2 shards, ${mib(folderBytes)}; ${threads} threads`);
+  console.log('| job | wall | CPU | peak RSS | MB/s of input | I/O floor | / floor |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log(`| convert (BF16 out) | ${cw.toFixed(2)} s | ${Math.min(c1.cpu, c2.cpu).toFixed(1)} s | ${mib(Math.max(c1.rss, c2.rss))} | ${(folderBytes / 1e6 / cw).toFixed(0)} | ${io.wall.toFixed(2)} s | ${(cw / io.wall).toFixed(2)} |`);
+  rmSync(`${converted}.io`, { force: true });
+  const fromGguf = join(cache, 'hf-q4-from-gguf.gguf');
+  const fromFolder = join(cache, 'hf-q4-from-folder.gguf');
+  const g1 = run('ours', converted, fromGguf, 'Q4_K_M');
+  const f1 = run('ours', folder, fromFolder, 'Q4_K_M');
+  const g2 = run('ours', converted, fromGguf, 'Q4_K_M');
+  const f2 = run('ours', folder, fromFolder, 'Q4_K_M');
+  const gw = Math.min(g1.wall, g2.wall), fw = Math.min(f1.wall, f2.wall);
+  const same = (await sha(fromGguf)) === (await sha(fromFolder));
+  console.log(`| quantize BF16 GGUF, Q4_K_M | ${gw.toFixed(2)} s | ${Math.min(g1.cpu, g2.cpu).toFixed(1)} s | ${mib(Math.max(g1.rss, g2.rss))} | ${(folderBytes / 1e6 / gw).toFixed(0)} | | |`);
+  console.log(`| quantize folder, Q4_K_M (one pass) | ${fw.toFixed(2)} s | ${Math.min(f1.cpu, f2.cpu).toFixed(1)} s | ${mib(Math.max(f1.rss, f2.rss))} | ${(folderBytes / 1e6 / fw).toFixed(0)} | | ${(fw / gw).toFixed(2)} of the GGUF run; outputs ${same ? 'identical' : 'DIFFER'} |`);
+  for (const f of [converted, fromGguf, fromFolder]) rmSync(f, { force: true });
 }

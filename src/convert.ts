@@ -1,6 +1,6 @@
 /** convert(): a Hugging Face folder to the GGUF file llama.cpp's convert_hf_to_gguf.py writes. */
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ggmlTypeName } from './ggml-types.js';
 import { encodeGgufMeta, ggufFileSize } from './gguf/writer.js';
 import { removeStalePartials, stalePartialWarnings } from './gguf/partial.js';
@@ -125,4 +125,50 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
   });
   progress.report(plan.tensors.length - 1, plan.tensors.at(-1)?.name ?? '', bytesTotal, true);
   return summarize(options, plan, { ...facts, output, seconds: (performance.now() - t0) / 1000, warnings });
+}
+
+export interface InspectFolderTensor {
+  /** The checkpoint's name. */
+  name: string;
+  dtype: string;
+  /** As stored (slowest dimension first). */
+  shape: number[];
+  file: string;
+}
+
+export interface InspectFolderResult {
+  path: string;
+  /** architectures[0] of config.json, and the GGUF architecture it converts to. */
+  architecture: string;
+  ggufArchitecture: string;
+  /** The type --outtype auto picks for this folder. */
+  outType: Exclude<OutType, 'auto'>;
+  /** sentencepiece (tokenizer.model or a SentencePiece-style tokenizer.json) or bpe, with the pre-tokenizer llama.cpp uses. */
+  tokenizer: { kind: 'sentencepiece' | 'bpe'; pre: string; tokens: number };
+  files: string[];
+  tensors: InspectFolderTensor[];
+  parameters: number;
+  bytes: number;
+  /** The file name `convert` writes by default. */
+  defaultFileName: string;
+}
+
+/** What a Hugging Face folder holds and how it would convert (nothing is written). */
+export async function inspectFolder(path: string): Promise<InspectFolderResult> {
+  const plan = await planConversion(path, 'auto');
+  const kv = (key: string): unknown => plan.kvs.find((k) => k.key === key)?.value;
+  const tokens = kv('tokenizer.ggml.tokens') as { items: unknown[] } | undefined;
+  const f = plan.folder;
+  return {
+    path,
+    architecture: f.architecture,
+    ggufArchitecture: String(kv('general.architecture')),
+    outType: plan.outType,
+    tokenizer: { kind: kv('tokenizer.ggml.model') === 'gpt2' ? 'bpe' : 'sentencepiece', pre: String(kv('tokenizer.ggml.pre')), tokens: tokens?.items.length ?? 0 },
+    files: f.files.map((x) => x.path),
+    tensors: f.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], file: basename(f.files[t.fileIndex]!.path) })),
+    parameters: f.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0),
+    bytes: f.tensors.reduce((s, t) => s + t.nbytes, 0),
+    defaultFileName: plan.defaultFileName,
+  };
 }

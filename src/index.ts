@@ -5,7 +5,9 @@ export {
   type InspectResult, type InspectTensor, type RowsOptions, type QuantizeRowsOptions, type ImatrixSummary,
 } from './api.js';
 export { compareModels, type CompareResult, type TensorComparison } from './compare.js';
-export { convert, type ConvertOptions, type ConvertSummary, type ConvertedTensor, type OutType } from './convert.js';
+export {
+  convert, inspectFolder, type ConvertOptions, type ConvertSummary, type ConvertedTensor, type OutType, type InspectFolderResult, type InspectFolderTensor,
+} from './convert.js';
 export { QuantNativeError, GgufError, AbortError, type ErrorCode } from './errors.js';
 export type { KvOverride, RuleOptions, TensorTypeOverride } from './quant/plan.js';
 export type { PresetArg, PresetName } from './quant/presets.js';

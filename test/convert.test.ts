@@ -51,6 +51,17 @@ describe.runIf(HF_DIR)('byte-identical to convert_hf_to_gguf.py', () => {
     expect(s.output).toBe(join(dir, 'SmolLlama-140K-Chat-v0.1-F16.gguf'));
     expect(sha256(readFileSync(s.output!))).toBe(manifest('llama-spm', 'auto').sha256);
   });
+  it('inspect on a folder says what it would convert to, as the converter would (manifest values)', () => {
+    const dir = hfFixture('qwen3moe', tmp.dir);
+    const r = runCli(['inspect', '--json', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { architecture: string; ggufArchitecture: string; outType: string; tokenizer: { kind: string; pre: string; tokens: number }; tensors: unknown[] };
+    const m = manifest('qwen3moe', 'auto');
+    const value = (key: string): unknown => m.kv.find((k) => k.key === key)!.value;
+    expect(j).toMatchObject({ architecture: 'Qwen3MoeForCausalLM', ggufArchitecture: value('general.architecture'), outType: 'bf16' });
+    expect(j.tokenizer).toEqual({ kind: 'bpe', pre: value('tokenizer.ggml.pre'), tokens: (value('tokenizer.ggml.tokens') as { length: number }).length });
+    expect(j.tensors).toHaveLength(45);
+  });
   it('the CLI converts, with a --json summary', () => {
     const dir = hfFixture('llama-spm', tmp.dir);
     const out = join(tmp.dir, 'cli.gguf');

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { dequantize, inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary } from '../api.js';
-import { convert, type ConvertSummary, type OutType } from '../convert.js';
+import { convert, inspectFolder, type ConvertSummary, type InspectFolderResult, type OutType } from '../convert.js';
+import { isModelFolder } from '../hf/tensor-source.js';
 import type { QuantizeProgress } from '../progress-events.js';
 import { compareModels } from '../compare.js';
 import { AbortError, QuantNativeError } from '../errors.js';
@@ -292,11 +293,15 @@ Examples:
     });
 
   program.command('inspect')
-    .description('show a model\'s metadata and tensors')
-    .argument('<file.gguf>')
+    .description('show a model\'s metadata and tensors (a GGUF file, or a Hugging Face folder: what it would convert to)')
+    .argument('<file.gguf|model-folder>')
     .option('--json', 'print the result as JSON (a stable shape, see the README)')
     .addHelpText('after', '\nExamples:\n  $ quant-native inspect model.gguf\n  $ quant-native inspect model.gguf --json | jq \'.tensors[] | select(.type == "q4_K") | .name\'')
     .action(async (file: string, o: { json?: boolean }) => {
+      if (await isModelFolder(file)) {
+        printFolder(await inspectFolder(file), o.json ?? false);
+        return;
+      }
       const r = await inspect(file);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -389,6 +394,22 @@ Examples:
     });
 
   return program;
+}
+
+function printFolder(r: InspectFolderResult, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
+  const out = [
+    `${r.path}: Hugging Face folder, ${r.files.length} weight file(s)`,
+    `architecture: ${r.architecture} -> ${r.ggufArchitecture}   --outtype auto: ${r.outType}   converts to: ${r.defaultFileName}`,
+    `tokenizer: ${r.tokenizer.kind}${r.tokenizer.kind === 'bpe' ? ` (pre-tokenizer ${r.tokenizer.pre})` : ''}, ${r.tokenizer.tokens.toLocaleString('en-US')} tokens`,
+    `tensors: ${r.tensors.length}   parameters: ${r.parameters.toLocaleString('en-US')}   weights: ${mib(r.bytes)}`,
+    '',
+    table(r.tensors.map((t) => [t.name, t.dtype, t.shape.join('x'), t.file]), ['tensor', 'dtype', 'shape', 'file']),
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 const DEMO_PREFIX = 'quant-native-demo-';
