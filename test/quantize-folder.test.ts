@@ -46,27 +46,29 @@ describe.runIf(HF_DIR && oracle)('quantize(folder) equals convert + llama_model_
       expect(readFileSync(mine).equals(readFileSync(theirs))).toBe(true);
     });
   }
-  it('llama-spm: IQ2_XS with an importance matrix', async () => {
-    const { folder, gguf } = await fixture('llama-spm');
-    const entries = await makeImatrixEntries(gguf, 3);
-    const im = join(tmp.dir, 'llama-spm.imatrix.gguf');
-    await writeGgufImatrix(im, entries, 5, ['calibration.txt']);
-    const values = ggufImatrixValues(entries);
-    const theirs = join(tmp.dir, 'llama-iq2.gguf'), mine = join(tmp.dir, 'ours-iq2.gguf');
-    const rc = oracle!.quantize(gguf, theirs, {
-      ftype: findPreset('IQ2_XS')!.ftype, imatrix: values,
-      kvOverrides: [
-        { key: 'quantize.imatrix.file', type: 'str', value: im },
-        { key: 'quantize.imatrix.dataset', type: 'str', value: 'calibration.txt' },
-        { key: 'quantize.imatrix.entries_count', type: 'int', value: values.size },
-        { key: 'quantize.imatrix.chunks_count', type: 'int', value: 5 },
-      ],
+  for (const name of ['llama-spm', 'mistral', 'mixtral']) {
+    it(`${name}: IQ2_XS with an importance matrix`, async () => {
+      const { folder, gguf } = await fixture(name);
+      const entries = await makeImatrixEntries(gguf, 3);
+      const im = join(tmp.dir, `${name}.imatrix.gguf`);
+      await writeGgufImatrix(im, entries, 5, ['calibration.txt']);
+      const values = ggufImatrixValues(entries);
+      const theirs = join(tmp.dir, `llama-iq2-${name}.gguf`), mine = join(tmp.dir, `ours-iq2-${name}.gguf`);
+      const rc = oracle!.quantize(gguf, theirs, {
+        ftype: findPreset('IQ2_XS')!.ftype, imatrix: values,
+        kvOverrides: [
+          { key: 'quantize.imatrix.file', type: 'str', value: im },
+          { key: 'quantize.imatrix.dataset', type: 'str', value: 'calibration.txt' },
+          { key: 'quantize.imatrix.entries_count', type: 'int', value: values.size },
+          { key: 'quantize.imatrix.chunks_count', type: 'int', value: 5 },
+        ],
+      });
+      expect(rc, 'llama_model_quantize status').toBe(0);
+      const s = await quantize({ input: folder, output: mine, preset: 'IQ2_XS', imatrix: im, threads: 2 });
+      expect(s.imatrix?.appliedTensors).toBeGreaterThan(0);
+      expect(readFileSync(mine).equals(readFileSync(theirs))).toBe(true);
     });
-    expect(rc, 'llama_model_quantize status').toBe(0);
-    const s = await quantize({ input: folder, output: mine, preset: 'IQ2_XS', imatrix: im, threads: 2 });
-    expect(s.imatrix?.appliedTensors).toBeGreaterThan(0);
-    expect(readFileSync(mine).equals(readFileSync(theirs))).toBe(true);
-  });
+  }
   it('without an output path, the file goes into the folder with llama-quantize\'s name', async () => {
     const folder = hfFixture('llama-spm', join(tmp.dir, 'default-out'));
     const s = await quantize({ input: folder, preset: 'Q8_0' });
