@@ -1,11 +1,8 @@
 /** gguf-py's LlamaHfVocab: a SentencePiece-style BPE vocabulary (byte fallback) read from tokenizer.json,
  * as transformers' fast tokenizer presents it (base vocabulary, added tokens past it, special tokens). */
 import { join } from 'node:path';
-import { GgufValueType } from '../gguf/format.js';
 import { isObject, readJsonFile, type Json, type JsonObject } from './folder.js';
-import type { KvBuilder } from './kv-builder.js';
-import { SpecialVocab } from './special-vocab.js';
-import { TokenType } from './vocab-spm.js';
+import { TokenType, type SpmVocab } from './vocab-spm.js';
 
 /** Why the converter would not read the folder this way: 'absent' (no tokenizer.json, or not a Llama
  * BPE one: FileNotFoundError) or 'llama3' (TypeError): both send it on to the GPT-2 BPE reader. */
@@ -26,11 +23,7 @@ function allSpecialTokens(config: JsonObject, map: JsonObject): string[] {
   return out;
 }
 
-export interface LlamaHfVocab {
-  tokens: string[];
-  scores: Float32Array;
-  types: Int32Array;
-}
+export type LlamaHfVocab = SpmVocab;
 
 export async function readLlamaHfVocab(dir: string): Promise<LlamaHfVocab | LlamaHfRefusal> {
   const tj = await readJsonFile(join(dir, 'tokenizer.json'), 'tokenizer');
@@ -69,15 +62,4 @@ export async function readLlamaHfVocab(dir: string): Promise<LlamaHfVocab | Llam
     types.push(specials.includes(a.content) ? typeOf(vocabIds.get(a.content)!, '') : TokenType.USER_DEFINED);
   }
   return { tokens, scores: new Float32Array(tokens.length).fill(-1000), types: Int32Array.from(types) };
-}
-
-/** _set_vocab_llama_hf's keys, then the special vocabulary. */
-export async function addLlamaHfVocab(kv: KvBuilder, dir: string, vocab: LlamaHfVocab): Promise<void> {
-  kv.string('tokenizer.ggml.model', 'llama');
-  kv.string('tokenizer.ggml.pre', 'default');
-  kv.array('tokenizer.ggml.tokens', { elementType: GgufValueType.STRING, items: vocab.tokens });
-  kv.array('tokenizer.ggml.scores', { elementType: GgufValueType.FLOAT32, items: vocab.scores });
-  kv.array('tokenizer.ggml.token_type', { elementType: GgufValueType.INT32, items: vocab.types });
-  const special = await SpecialVocab.load(dir, { nVocab: vocab.tokens.length });
-  special.addToGguf(kv);
 }

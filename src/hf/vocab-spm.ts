@@ -19,6 +19,18 @@ export function looksSpecial(token: string): boolean {
     || (token.startsWith('<unused') && token.endsWith('>'));
 }
 
+/** The token type the converter gives a piece: SentencePiece's IsUnknown, IsControl, IsUnused, IsByte,
+ * else normal (user-defined pieces too). */
+export function pieceTokenType(type: PieceType): number {
+  switch (type) {
+    case PieceType.UNKNOWN: return TokenType.UNKNOWN;
+    case PieceType.CONTROL: return TokenType.CONTROL;
+    case PieceType.UNUSED: return TokenType.UNUSED;
+    case PieceType.BYTE: return TokenType.BYTE;
+    default: return TokenType.NORMAL;
+  }
+}
+
 export interface SpmVocab {
   tokens: string[];
   scores: Float32Array;
@@ -42,8 +54,7 @@ export async function createSentencePieceVocab(dir: string, vocabSizeHparam: num
     const p = pieces[id]!;
     tokens[id] = p.piece;
     scores[id] = p.score;
-    types[id] = p.type === PieceType.UNKNOWN ? TokenType.UNKNOWN : p.type === PieceType.CONTROL ? TokenType.CONTROL
-      : p.type === PieceType.UNUSED ? TokenType.UNUSED : p.type === PieceType.BYTE ? TokenType.BYTE : TokenType.NORMAL;
+    types[id] = pieceTokenType(p.type);
   }
   const added = await readJsonFile(join(dir, 'added_tokens.json'), 'added tokens');
   if (isObject(added)) {
@@ -76,7 +87,8 @@ export async function createSentencePieceVocab(dir: string, vocabSizeHparam: num
 
 const truthyJson = (v: unknown): boolean => v !== undefined && v !== null && v !== false && v !== 0 && v !== '';
 
-/** The tokenizer keys _set_vocab_sentencepiece writes, then the special vocabulary. */
+/** The tokenizer keys of a SentencePiece-kind vocabulary (tokenizer.ggml.model "llama"), as
+ * _set_vocab_sentencepiece, _set_vocab_llama_hf and Phi-3 write them, then the special vocabulary. */
 export async function addSentencePieceVocab(kv: KvBuilder, dir: string, vocab: SpmVocab): Promise<void> {
   kv.string('tokenizer.ggml.model', 'llama');
   kv.string('tokenizer.ggml.pre', 'default');

@@ -5,9 +5,9 @@ import { QuantNativeError } from '../../errors.js';
 import type { Architecture, ConvertContext, TensorRecipe } from '../convert-plan.js';
 import { isObject, type Json } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
-import { ggufTensorName } from '../tensor-names.js';
-import { findHparam, isSkippedTensor, textModelFilter } from '../text-model.js';
+import { findHparam } from '../text-model.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
+import { mapTensorName, textModelTensors } from './common.js';
 
 const NAMES: ReadonlyArray<[RegExp, string]> = [
   [/^(?:model\.)?layers\.(\d+)\.post_attention_layernorm$/, 'blk.{bid}.post_attention_norm'],
@@ -63,21 +63,15 @@ export const gemma3: Architecture = {
 
   recipes(ctx: ConvertContext): TensorRecipe[] {
     const rows = vocabSize(ctx, 0);
-    const out: TensorRecipe[] = [];
-    for (const t of ctx.folder.tensors) {
-      const name = textModelFilter(t.name);
-      if (name === undefined || isSkippedTensor(name)) continue;
-      const mapped = ggufTensorName(name, NAMES);
-      if (mapped === undefined) throw new QuantNativeError('E_UNSUPPORTED_ARCH', `cannot map tensor ${name} to a GGUF name`, { hint: 'this checkpoint has tensors the converter does not know for Gemma 3' });
-      const shape = [...t.shape];
+    return textModelTensors(ctx).map(({ name, tensor }) => {
+      const shape = [...tensor.shape];
       const embedding = name.includes('embed_tokens.weight') && rows > 0 && rows < shape[0]!;
       if (embedding) shape[0] = rows;
-      out.push({
-        name: mapped, shape,
-        sources: [{ tensor: t, ...(embedding ? { rows } : {}), ...(name.endsWith('norm.weight') ? { shift: 1 } : {}) }],
-      });
-    }
-    return out;
+      return {
+        name: mapTensorName(name, NAMES, 'Gemma 3'), shape,
+        sources: [{ tensor, ...(embedding ? { rows } : {}), ...(name.endsWith('norm.weight') ? { shift: 1 } : {}) }],
+      };
+    });
   },
 
   extraTensors(): TensorRecipe[] {

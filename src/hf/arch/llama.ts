@@ -3,10 +3,10 @@
 import { QuantNativeError } from '../../errors.js';
 import { isObject, type JsonObject } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
-import { ggufTensorName } from '../tensor-names.js';
-import { findHparam, isSkippedTensor, requireHparam, textModelFilter } from '../text-model.js';
+import { mapTensorName, textModelTensors } from './common.js';
+import { findHparam, requireHparam, textModelFilter } from '../text-model.js';
 import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
-import { addLlamaHfVocab, readLlamaHfVocab } from '../vocab-llama-hf.js';
+import { readLlamaHfVocab } from '../vocab-llama-hf.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
 import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '../convert-plan.js';
 
@@ -55,7 +55,7 @@ export const llama: Architecture = {
     const spm = await createSentencePieceVocab(ctx.folder.dir, typeof size === 'number' && size > 0 ? size : undefined);
     if (spm) return addSentencePieceVocab(kv, ctx.folder.dir, spm);
     const hf = await readLlamaHfVocab(ctx.folder.dir);
-    if (typeof hf === 'object') return addLlamaHfVocab(kv, ctx.folder.dir, hf);
+    if (typeof hf === 'object') return addSentencePieceVocab(kv, ctx.folder.dir, hf);
     // Llama 3 and other byte-level BPE tokenizers.
     const v = ctx.hp['vocab_size'];
     return addBpeVocab(kv, ctx.folder.dir, await readBpeVocab(ctx.folder.dir, typeof v === 'number' ? v : undefined));
@@ -70,9 +70,8 @@ export const llama: Architecture = {
     // A tied checkpoint saved with only lm_head.weight: the converter would write output.weight and no
     // token_embd.weight, which llama.cpp cannot load. The two are one tensor, so write it as the embedding.
     const tiedAsLmHead = ctx.hp['tie_word_embeddings'] === true && names.has('lm_head.weight') && !names.has('model.embed_tokens.weight');
-    for (const t of ctx.folder.tensors) {
-      const name = tiedAsLmHead && t.name === 'lm_head.weight' ? 'model.embed_tokens.weight' : filterName(t.name);
-      if (name === undefined || isSkippedTensor(name)) continue;
+    const filter = (n: string): string | undefined => (tiedAsLmHead && n === 'lm_head.weight' ? 'model.embed_tokens.weight' : filterName(n));
+    for (const { name, tensor: t } of textModelTensors(ctx, filter)) {
       let permuteHeads: number | undefined;
       if (/q_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead;
       else if (/k_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead !== nKvHead ? nKvHead : nHead;
@@ -131,7 +130,5 @@ export function llama3RopeFactors(dim: number, base: number, factor: number, low
 }
 
 function mapName(name: string): string {
-  const mapped = ggufTensorName(name);
-  if (mapped === undefined) throw new QuantNativeError('E_UNSUPPORTED_ARCH', `cannot map tensor ${name} to a GGUF name`, { hint: 'this checkpoint has tensors the converter does not know for its architecture' });
-  return mapped;
+  return mapTensorName(name, [], 'Llama');
 }

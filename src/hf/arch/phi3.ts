@@ -3,15 +3,13 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { QuantNativeError } from '../../errors.js';
-import { GgufValueType } from '../../gguf/format.js';
 import type { Architecture, ConvertContext, TensorRecipe } from '../convert-plan.js';
 import { isObject, readJsonFile, type Json } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
-import { PieceType, readSentencePieces } from '../sentencepiece.js';
-import { SpecialVocab } from '../special-vocab.js';
-import { ggufTensorName } from '../tensor-names.js';
-import { isSkippedTensor, requireHparam, textModelFilter } from '../text-model.js';
-import { TokenType } from '../vocab-spm.js';
+import { readSentencePieces } from '../sentencepiece.js';
+import { requireHparam } from '../text-model.js';
+import { addSentencePieceVocab, pieceTokenType, TokenType } from '../vocab-spm.js';
+import { mapTensorName, textModelTensors } from './common.js';
 
 const NAMES: ReadonlyArray<[RegExp, string]> = [
   [/^(?:model\.)?layers\.(\d+)\.self_attn\.qkv_proj$/, 'blk.{bid}.attn_qkv'],
@@ -88,8 +86,7 @@ export const phi3: Architecture = {
     pieces.forEach((p, id) => {
       tokens[id] = p.piece;
       scores[id] = p.score;
-      types[id] = p.type === PieceType.UNKNOWN ? TokenType.UNKNOWN : p.type === PieceType.CONTROL ? TokenType.CONTROL
-        : p.type === PieceType.UNUSED ? TokenType.UNUSED : p.type === PieceType.BYTE ? TokenType.BYTE : TokenType.NORMAL;
+      types[id] = pieceTokenType(p.type);
     });
     const set = (id: number, token: string, special: boolean): void => {
       if (id >= size) throw new QuantNativeError('E_HF_TOKENIZER', `added token ${JSON.stringify(token)} has id ${id}, past vocab_size ${size}`);
@@ -107,24 +104,11 @@ export const phi3: Architecture = {
     const list = isObject(tj) && Array.isArray(tj['added_tokens']) ? tj['added_tokens'] : [];
     for (const d of list) if (isObject(d)) set(Number(d['id']), String(d['content']), truthy(d['special']));
 
-    kv.string('tokenizer.ggml.model', 'llama');
-    kv.string('tokenizer.ggml.pre', 'default');
-    kv.array('tokenizer.ggml.tokens', { elementType: GgufValueType.STRING, items: tokens });
-    kv.array('tokenizer.ggml.scores', { elementType: GgufValueType.FLOAT32, items: Float32Array.from(scores) });
-    kv.array('tokenizer.ggml.token_type', { elementType: GgufValueType.INT32, items: Int32Array.from(types) });
-    (await SpecialVocab.load(dir, { nVocab: tokens.length })).addToGguf(kv);
+    await addSentencePieceVocab(kv, dir, { tokens, scores: Float32Array.from(scores), types: Int32Array.from(types) });
   },
 
   recipes(ctx: ConvertContext): TensorRecipe[] {
-    const out: TensorRecipe[] = [];
-    for (const t of ctx.folder.tensors) {
-      const name = textModelFilter(t.name);
-      if (name === undefined || isSkippedTensor(name)) continue;
-      const mapped = ggufTensorName(name, NAMES);
-      if (mapped === undefined) throw new QuantNativeError('E_UNSUPPORTED_ARCH', `cannot map tensor ${name} to a GGUF name`, { hint: 'this checkpoint has tensors the converter does not know for Phi-3' });
-      out.push({ name: mapped, shape: [...t.shape], sources: [{ tensor: t }] });
-    }
-    return out;
+    return textModelTensors(ctx).map(({ name, tensor }) => ({ name: mapTensorName(name, NAMES, 'Phi-3'), shape: [...tensor.shape], sources: [{ tensor }] }));
   },
 
   extraTensors(ctx: ConvertContext): TensorRecipe[] {

@@ -4,10 +4,10 @@
 import { QuantNativeError } from '../../errors.js';
 import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '../convert-plan.js';
 import type { KvBuilder } from '../kv-builder.js';
-import { ggufTensorName } from '../tensor-names.js';
-import { findHparam, isSkippedTensor, textModelFilter } from '../text-model.js';
+import { findHparam } from '../text-model.js';
 import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
+import { mapTensorName, textModelTensors } from './common.js';
 
 const EXPERT_NAMES: ReadonlyArray<[RegExp, string]> = [
   [/^model\.layers\.(\d+)\.mlp\.experts\.down_proj$/, 'blk.{bid}.ffn_down_exps'],
@@ -15,11 +15,7 @@ const EXPERT_NAMES: ReadonlyArray<[RegExp, string]> = [
   [/^model\.layers\.(\d+)\.mlp\.experts\.up_proj$/, 'blk.{bid}.ffn_up_exps'],
 ];
 
-function mapName(name: string): string {
-  const mapped = ggufTensorName(name, EXPERT_NAMES);
-  if (mapped === undefined) throw new QuantNativeError('E_UNSUPPORTED_ARCH', `cannot map tensor ${name} to a GGUF name`, { hint: 'this checkpoint has tensors the converter does not know for Qwen' });
-  return mapped;
-}
+const mapName = (name: string): string => mapTensorName(name, EXPERT_NAMES, 'Qwen');
 
 /** Qwen2Model.set_vocab: tokenizer.model when there is one, else the byte-level BPE of tokenizer.json. */
 async function addQwenVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void> {
@@ -38,13 +34,7 @@ function checkNotReranker(ctx: ConvertContext): void {
 }
 
 function denseRecipes(ctx: ConvertContext): TensorRecipe[] {
-  const out: TensorRecipe[] = [];
-  for (const t of ctx.folder.tensors) {
-    const name = textModelFilter(t.name);
-    if (name === undefined || isSkippedTensor(name)) continue;
-    out.push({ name: mapName(name), shape: [...t.shape], sources: [{ tensor: t }] });
-  }
-  return out;
+  return textModelTensors(ctx).map(({ name, tensor }) => ({ name: mapName(name), shape: [...tensor.shape], sources: [{ tensor }] }));
 }
 
 const noDefaults = (): void => undefined;
@@ -85,9 +75,7 @@ export const qwen3moe: Architecture = {
     const nExperts = findHparam(ctx.hp, ['num_local_experts', 'num_experts']);
     const pending = new Map<number, Map<string, SourceTensor>>();
     const out: TensorRecipe[] = [];
-    for (const t of ctx.folder.tensors) {
-      const name = textModelFilter(t.name);
-      if (name === undefined || isSkippedTensor(name)) continue;
+    for (const { name, tensor: t } of textModelTensors(ctx)) {
       const expert = /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(down_proj|gate_proj|up_proj)\.weight$/.exec(name);
       if (!expert) {
         if (name.includes('experts')) throw new QuantNativeError('E_UNSUPPORTED_ARCH', `expert tensor ${name} is in a layout the converter does not stack`);
