@@ -162,64 +162,53 @@ describe.runIf(oracle)('options', () => {
   });
 
   describe('--imatrix', () => {
+    /** Both imatrix formats of one model, made once for its tests, with the metadata llama-quantize records. */
+    const imatrixFiles = (label: string, model: string, seed: number, chunks: { dat: number; gguf: number }, datasets: { dat: string; gguf: string[] }) => {
+      const files = {} as { entries: Awaited<ReturnType<typeof makeImatrixEntries>>; dat: string; gguf: string; datValues: Map<string, Float32Array>; ggufValues: Map<string, Float32Array> };
+      beforeAll(async () => {
+        files.entries = await makeImatrixEntries(paths[model]!, seed);
+        files.dat = join(tmp.dir, `${label}.imatrix.dat`);
+        files.gguf = join(tmp.dir, `${label}.imatrix.gguf`);
+        files.datValues = writeLegacyImatrix(files.dat, files.entries, chunks.dat, datasets.dat);
+        await writeGgufImatrix(files.gguf, files.entries, chunks.gguf, datasets.gguf);
+        files.ggufValues = ggufImatrixValues(files.entries);
+      });
+      const kv = (format: 'dat' | 'gguf', n: number) => [
+        { key: 'quantize.imatrix.file', type: 'str' as const, value: format === 'dat' ? files.dat : files.gguf },
+        { key: 'quantize.imatrix.dataset', type: 'str' as const, value: format === 'dat' ? datasets.dat : datasets.gguf[0]! },
+        { key: 'quantize.imatrix.entries_count', type: 'int' as const, value: n },
+        { key: 'quantize.imatrix.chunks_count', type: 'int' as const, value: format === 'dat' ? chunks.dat : chunks.gguf },
+      ];
+      /** Both quantizers with the imatrix in one format (or values filtered from it). */
+      const run = (preset: PresetName, format: 'dat' | 'gguf', ours: Partial<QuantizeOptions> = {}, values?: Map<string, Float32Array>) => {
+        const v = values ?? (format === 'dat' ? files.datValues : files.ggufValues);
+        return compare(paths[model]!, preset, { imatrix: format === 'dat' ? files.dat : files.gguf, ...ours }, { imatrix: v, kvOverrides: kv(format, v.size) });
+      };
+      return { files, run };
+    };
+
     for (const [label, model] of [['dense', 'dense 8 layers gqa4 f16'], ['moe', 'moe 4 experts bf16']] as const) {
-      it(`legacy .dat and GGUF imatrix files on the ${label} model`, async () => {
-        const input = paths[model]!;
-        const entries = await makeImatrixEntries(input, 3);
-        const dat = join(tmp.dir, `${label}.imatrix.dat`);
-        const gguf = join(tmp.dir, `${label}.imatrix.gguf`);
-        const legacyValues = writeLegacyImatrix(dat, entries, 42, 'calibration.txt');
-        await writeGgufImatrix(gguf, entries, 17, ['wiki.train.raw', 'second']);
-        const datKv = (n: number) => [
-          { key: 'quantize.imatrix.file', type: 'str' as const, value: dat },
-          { key: 'quantize.imatrix.dataset', type: 'str' as const, value: 'calibration.txt' },
-          { key: 'quantize.imatrix.entries_count', type: 'int' as const, value: n },
-          { key: 'quantize.imatrix.chunks_count', type: 'int' as const, value: 42 },
-        ];
-        const ggufKv = (n: number) => [
-          { key: 'quantize.imatrix.file', type: 'str' as const, value: gguf },
-          { key: 'quantize.imatrix.dataset', type: 'str' as const, value: 'wiki.train.raw' },
-          { key: 'quantize.imatrix.entries_count', type: 'int' as const, value: n },
-          { key: 'quantize.imatrix.chunks_count', type: 'int' as const, value: 17 },
-        ];
-        for (const preset of ['Q4_0', 'Q5_0', 'Q4_1', 'Q5_1', 'Q2_K', 'Q2_K_S', 'Q3_K_M', 'Q4_K_M', 'Q5_K_S', 'Q6_K', 'IQ4_NL', 'IQ4_XS'] as const) {
-          await compare(input, preset, { imatrix: dat }, { imatrix: legacyValues, kvOverrides: datKv(legacyValues.size) });
-          const gv = ggufImatrixValues(entries);
-          await compare(input, preset, { imatrix: gguf }, { imatrix: gv, kvOverrides: ggufKv(gv.size) });
-        }
-        // --include-weights / --exclude-weights filter the entries (and the entries_count).
-        const kept = new Map([...legacyValues].filter(([n]) => n.includes('ffn')));
-        await compare(input, 'Q4_K_M', { imatrix: dat, includeWeights: ['ffn'] }, { imatrix: kept, kvOverrides: datKv(kept.size) });
-        const dropped = new Map([...legacyValues].filter(([n]) => !n.includes('attn')));
-        await compare(input, 'Q4_K_M', { imatrix: dat, excludeWeights: ['attn'] }, { imatrix: dropped, kvOverrides: datKv(dropped.size) });
+      describe(`legacy .dat and GGUF imatrix files on the ${label} model`, () => {
+        const { files, run } = imatrixFiles(label, model, 3, { dat: 42, gguf: 17 }, { dat: 'calibration.txt', gguf: ['wiki.train.raw', 'second'] });
+        it.each(['Q4_0', 'Q5_0', 'Q4_1', 'Q5_1', 'Q2_K', 'Q2_K_S', 'Q3_K_M', 'Q4_K_M', 'Q5_K_S', 'Q6_K', 'IQ4_NL', 'IQ4_XS'] as const)('%s, both formats', async (preset) => {
+          await run(preset, 'dat');
+          await run(preset, 'gguf');
+        });
+        it('--include-weights / --exclude-weights filter the entries (and the entries_count)', async () => {
+          await run('Q4_K_M', 'dat', { includeWeights: ['ffn'] }, new Map([...files.datValues].filter(([n]) => n.includes('ffn'))));
+          await run('Q4_K_M', 'dat', { excludeWeights: ['attn'] }, new Map([...files.datValues].filter(([n]) => !n.includes('attn'))));
+        });
       });
     }
     // Each model runs every low-bit preset with one imatrix format and one preset with the other, so
     // both formats meet both models without doubling the slowest part of the suite.
     for (const [label, model, mainFormat] of [['dense', 'dense 8 layers gqa4 f16', 'gguf'], ['moe', 'moe 4 experts bf16', 'dat']] as const) {
-      it(`the IQ1/IQ2/IQ3 presets on the ${label} model (${mainFormat} imatrix for all, the other format for one)`, async () => {
-        const input = paths[model]!;
-        const entries = await makeImatrixEntries(input, 5);
-        const dat = join(tmp.dir, `${label}-iq.imatrix.dat`);
-        const gguf = join(tmp.dir, `${label}-iq.imatrix.gguf`);
-        const legacyValues = writeLegacyImatrix(dat, entries, 7, 'calibration.txt');
-        await writeGgufImatrix(gguf, entries, 9, ['wiki.train.raw']);
-        const gv = ggufImatrixValues(entries);
-        const run = async (preset: PresetName, format: 'gguf' | 'dat'): Promise<void> => {
-          const file = format === 'gguf' ? gguf : dat;
-          const values = format === 'gguf' ? gv : legacyValues;
-          await compare(input, preset, { imatrix: file }, {
-            imatrix: values,
-            kvOverrides: [
-              { key: 'quantize.imatrix.file', type: 'str', value: file },
-              { key: 'quantize.imatrix.dataset', type: 'str', value: format === 'gguf' ? 'wiki.train.raw' : 'calibration.txt' },
-              { key: 'quantize.imatrix.entries_count', type: 'int', value: values.size },
-              { key: 'quantize.imatrix.chunks_count', type: 'int', value: format === 'gguf' ? 9 : 7 },
-            ],
-          });
-        };
-        for (const preset of IMATRIX_PRESETS) await run(preset, mainFormat);
-        await run(label === 'dense' ? 'IQ2_XS' : 'IQ1_M', mainFormat === 'gguf' ? 'dat' : 'gguf');
+      describe(`the IQ1/IQ2/IQ3 presets on the ${label} model (${mainFormat} imatrix for all, the other format for one)`, () => {
+        const { run } = imatrixFiles(`${label}-iq`, model, 5, { dat: 7, gguf: 9 }, { dat: 'calibration.txt', gguf: ['wiki.train.raw'] });
+        const other = mainFormat === 'gguf' ? 'dat' : 'gguf';
+        it.each(IMATRIX_PRESETS)(`%s (${mainFormat})`, async (preset) => { await run(preset, mainFormat); });
+        const extra: PresetName = label === 'dense' ? 'IQ2_XS' : 'IQ1_M';
+        it(`${extra} (${other})`, async () => { await run(extra, other); });
       });
     }
     it.each(IMATRIX_PRESETS.filter((p) => p !== 'IQ3_S' && p !== 'IQ3_M'))('%s without an imatrix is refused as llama.cpp refuses it', async (preset) => {
