@@ -48,23 +48,30 @@ export interface RowConverter {
   cancel?: Int32Array;
 }
 
-/** Reads source rows [r0, r1) (r0 a multiple of the layout's unit) and returns them converted to `outType`. */
+/** Reads source rows [r0, r1) (r0 a multiple of the layout's unit) and returns them converted to
+ * `outType`, in `dst` when one is given (exactly the rows' output bytes): the common case, rows that
+ * need neither permutation nor conversion, is then read straight into it. */
 export async function convertedRows(
   reader: TensorDataReader, s: SourceTensor, layout: SourceLayout, r0: number, r1: number, outType: number, c: RowConverter,
+  dst?: Uint8Array,
 ): Promise<{ data: Uint8Array; cancelled: boolean }> {
   const src = s.tensor;
   const n = r1 - r0;
-  const raw = Buffer.allocUnsafe(n * layout.inRow);
+  const convert = src.ggmlType !== outType;
+  const outBytes = n * rowBytes(outType, layout.rowElems)!;
+  const final = (): Uint8Array => dst ?? Buffer.allocUnsafe(outBytes);
+  const direct = !convert && s.permuteHeads === undefined;
+  const raw = direct ? final() : Buffer.allocUnsafe(n * layout.inRow);
   const info: GgufTensorInfo = { name: src.name, dims: [...src.shape].reverse(), type: src.ggmlType!, offset: 0, nbytes: src.nbytes, fileIndex: src.fileIndex, dataStart: src.dataStart };
-  await reader.read(info, r0 * layout.inRow, raw.length, raw);
+  await reader.read(info, r0 * layout.inRow, n * layout.inRow, raw);
   let rows: Uint8Array = raw;
   if (s.permuteHeads !== undefined) {
-    rows = Buffer.allocUnsafe(raw.length);
+    rows = convert ? Buffer.allocUnsafe(raw.length) : final();
     permuteRows(raw, rows, n, layout.inRow, layout.unit);
   }
   let cancelled = false;
-  if (src.ggmlType !== outType) {
-    const out = Buffer.allocUnsafe(n * rowBytes(outType, layout.rowElems)!);
+  if (convert) {
+    const out = final();
     const r = await c.native.quantizeAsync({
       srcType: src.ggmlType!, dstType: outType, nrows: n, nPerRow: layout.rowElems, src: rows, dst: out, simd: c.simd, threads: c.threads, cancel: c.cancel, validate: false,
     });
@@ -74,10 +81,11 @@ export async function convertedRows(
   if (s.shift !== undefined) {
     if (outType !== GgmlType.F32) throw new Error(`a shifted tensor (${src.name}) must be written as F32`);
     // The converter adds in float32 (torch); a float32 sum computed in double and rounded by
-    // Math.fround is the same float32.
-    if (rows === raw) rows = new Uint8Array(raw);
-    const f = new Float32Array(rows.buffer, rows.byteOffset, rows.length / 4);
+    // Math.fround is the same float32. Float32Array needs 4-byte alignment: work on a copy if not.
+    const aligned = rows.byteOffset % 4 === 0 ? rows : new Uint8Array(rows);
+    const f = new Float32Array(aligned.buffer, aligned.byteOffset, aligned.length / 4);
     for (let i = 0; i < f.length; i++) f[i] = Math.fround(f[i]! + s.shift);
+    if (aligned !== rows) rows.set(aligned);
   }
-  return { data: rows, cancelled };
+  return { data: rows.subarray(0, outBytes), cancelled };
 }

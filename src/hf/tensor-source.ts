@@ -61,9 +61,15 @@ export class HfTensorSource implements TensorSource {
         // The source rows covering [first, last), widened to whole units.
         const a = Math.floor((first - base) / outRow), b = Math.ceil((last - base) / outRow);
         const ua = Math.floor(a / layout.unit) * layout.unit, ub = Math.min(layout.nRows, Math.ceil(b / layout.unit) * layout.unit);
-        const { data } = await convertedRows(this.reader, s, layout, ua, ub, t.type, { native: this.native, simd: this.simd, threads: this.threads });
+        const c = { native: this.native, simd: this.simd, threads: this.threads };
         const from = first - base - ua * outRow;
-        into.set(data.subarray(from, from + (last - first)), first - start);
+        if (from === 0 && ub * outRow === last - base) {
+          // The pipeline asks for whole rows and whole heads: write them straight into its buffer.
+          await convertedRows(this.reader, s, layout, ua, ub, t.type, c, into.subarray(first - start, last - start));
+        } else {
+          const { data } = await convertedRows(this.reader, s, layout, ua, ub, t.type, c);
+          into.set(data.subarray(from, from + (last - first)), first - start);
+        }
       }
       base += layout.nRows * outRow;
     }
