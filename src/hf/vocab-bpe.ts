@@ -30,15 +30,6 @@ export async function readBpeVocab(dir: string, vocabSize: number | undefined): 
   }
   const config = await readJsonFile(join(dir, 'tokenizer_config.json'), 'tokenizer config');
   const tokenizer = new Tokenizer(tj, isObject(config) ? config : {});
-  const ids = tokenizer.encode(PRE_TOKENIZER_CHECK_TEXT).ids;
-  const hash = createHash('sha256').update(`[${ids.join(', ')}]`).digest('hex');
-  const pre = PRE_TOKENIZER_BY_HASH.get(hash);
-  if (pre === undefined) {
-    throw new QuantNativeError('E_HF_TOKENIZER', `the BPE pre-tokenizer of ${dir} is not one llama.cpp's converter recognises (check hash ${hash})`, {
-      hint: 'llama.cpp would refuse this tokenizer too; a newer llama.cpp may know it',
-    });
-  }
-
   const vocab = new Map<number, string>();
   for (const [token, id] of Object.entries(tj['model']['vocab'] as JsonObject)) vocab.set(id as number, token);
   const added = new Map<number, AddedToken>();
@@ -53,6 +44,17 @@ export async function readBpeVocab(dir: string, vocabSize: number | undefined): 
   for (const id of vocab.keys()) maxId = Math.max(maxId, id);
   const size = vocabSize ?? vocab.size;
   if (maxId >= size) throw new QuantNativeError('E_HF_TOKENIZER', `token id ${maxId} is past vocab_size ${size} of config.json`);
+
+  // get_vocab_base_pre, after that check as in the converter.
+  const ids = tokenizer.encode(PRE_TOKENIZER_CHECK_TEXT).ids;
+  const hash = createHash('sha256').update(`[${ids.join(', ')}]`).digest('hex');
+  const pre = PRE_TOKENIZER_BY_HASH.get(hash);
+  if (pre === undefined) {
+    throw new QuantNativeError('E_HF_TOKENIZER', `the BPE pre-tokenizer of ${dir} is not one llama.cpp's converter recognises (check hash ${hash})`, {
+      hint: 'llama.cpp would refuse this tokenizer too; a newer llama.cpp may know it',
+    });
+  }
+
 
   const tokens: string[] = [];
   const types: number[] = [];

@@ -6,6 +6,7 @@ import type { Architecture, ConvertContext, TensorRecipe } from '../convert-plan
 import { isObject, type Json } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
 import { findHparam } from '../text-model.js';
+import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
 import { mapTensorName, textModelTensors } from './common.js';
 
@@ -53,9 +54,9 @@ export const gemma3: Architecture = {
   async addVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void> {
     const spm = await createSentencePieceVocab(ctx.folder.dir, vocabSize(ctx, 0) || undefined);
     if (!spm) {
-      throw new QuantNativeError('E_HF_TOKENIZER', `${ctx.folder.dir} has no tokenizer.model; Gemma 3 vocabularies from tokenizer.json alone are not converted yet`, {
-        hint: 'download tokenizer.model with the model, or convert this folder with llama.cpp\'s convert_hf_to_gguf.py',
-      });
+      // As the converter: the byte-level BPE reader and its pre-tokenizer check.
+      const v = ctx.hp['vocab_size'];
+      return addBpeVocab(kv, ctx.folder.dir, await readBpeVocab(ctx.folder.dir, typeof v === 'number' ? v : undefined));
     }
     await addSentencePieceVocab(kv, ctx.folder.dir, spm);
     kv.bool('tokenizer.ggml.add_space_prefix', false);

@@ -8,6 +8,7 @@ import { isObject, readJsonFile, type Json } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
 import { readSentencePieces } from '../sentencepiece.js';
 import { requireHparam } from '../text-model.js';
+import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
 import { addSentencePieceVocab, pieceTokenType, TokenType } from '../vocab-spm.js';
 import { mapTensorName, textModelTensors } from './common.js';
 
@@ -72,7 +73,9 @@ export const phi3: Architecture = {
   async addVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void> {
     const dir = ctx.folder.dir;
     if (ctx.tokenizerConfig?.['tokenizer_class'] === 'GPT2Tokenizer') {
-      throw new QuantNativeError('E_HF_TOKENIZER', `${dir}: a GPT-2 style BPE tokenizer (Phi-4), which is not converted yet`, { hint: 'convert this folder with llama.cpp\'s convert_hf_to_gguf.py for now' });
+      // Phi-4 ships a byte-level BPE tokenizer.
+      const v = ctx.hp['vocab_size'];
+      return addBpeVocab(kv, dir, await readBpeVocab(dir, typeof v === 'number' ? v : undefined));
     }
     const path = join(dir, 'tokenizer.model');
     const bytes = await readFile(path).catch(() => undefined);
