@@ -4,12 +4,14 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { quantize } from '../src/api.js';
 import { convert } from '../src/convert.js';
+import { readSafetensors } from '../src/hf/safetensors.js';
 import { runCli } from './helpers/cli.js';
 import { firstDifference, HF_DIR, hfFixture, manifest, sha256 } from './helpers/hf.js';
 import { loadLlamaRuntime } from './helpers/llama-runtime.js';
 import { realModel, tempDir } from './helpers/models.js';
-import { f32Bytes, sentencePieceModel, writeSafetensors } from './helpers/safetensors.js';
+import { f32Bytes, sentencePieceModel, writeSafetensors, type StTensor } from './helpers/safetensors.js';
 
 const tmp = tempDir('qn-convert-');
 afterAll(() => tmp.cleanup());
@@ -61,6 +63,39 @@ describe.runIf(HF_DIR)('byte-identical to convert_hf_to_gguf.py', () => {
     expect(j).toMatchObject({ architecture: 'Qwen3MoeForCausalLM', ggufArchitecture: value('general.architecture'), outType: 'bf16' });
     expect(j.tokenizer).toEqual({ kind: 'bpe', pre: value('tokenizer.ggml.pre'), tokens: (value('tokenizer.ggml.tokens') as { length: number }).length });
     expect(j.tensors).toHaveLength(45);
+  });
+  it('Qwen3-MoE with its experts stored pre-merged (gate_up_proj, down_proj) converts to the same file as per-expert tensors', async () => {
+    const dir = hfFixture('qwen3moe', tmp.dir);
+    // The same folder name: the converter derives general.name and friends from it.
+    const merged = join(tmp.dir, 'merged', 'Qwen3MoE-4E-2L');
+    mkdirSync(merged, { recursive: true });
+    for (const f of readdirSync(dir)) if (!f.endsWith('.safetensors') && !f.endsWith('.gguf')) writeFileSync(join(merged, f), readFileSync(join(dir, f)));
+    const st = await readSafetensors(join(dir, 'model.safetensors'));
+    const bytes = readFileSync(join(dir, 'model.safetensors'));
+    const data = (name: string): Uint8Array => { const t = st.tensors.find((x) => x.name === name)!; return bytes.subarray(t.dataStart, t.dataStart + t.nbytes); };
+    const shape = (name: string): number[] => st.tensors.find((x) => x.name === name)!.shape;
+    const out: StTensor[] = [];
+    const experts = 4;
+    for (const t of st.tensors) {
+      const m = /^(model\.layers\.\d+\.mlp\.experts)\.(\d+)\.(down|gate|up)_proj\.weight$/.exec(t.name);
+      if (!m) { out.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: data(t.name) }); continue; }
+      if (m[2] !== '0' || m[3] !== 'down') continue;
+      const e = (x: number, w: string): Uint8Array => data(`${m[1]}.${x}.${w}_proj.weight`);
+      const ids = Array.from({ length: experts }, (_, x) => x);
+      out.push({ name: `${m[1]}.down_proj`, dtype: 'BF16', shape: [experts, ...shape(`${m[1]}.0.down_proj.weight`)], data: Buffer.concat(ids.map((x) => e(x, 'down'))) });
+      const [ff, embd] = shape(`${m[1]}.0.gate_proj.weight`) as [number, number];
+      out.push({ name: `${m[1]}.gate_up_proj`, dtype: 'BF16', shape: [experts, 2 * ff, embd], data: Buffer.concat(ids.flatMap((x) => [e(x, 'gate'), e(x, 'up')])) });
+    }
+    writeSafetensors(join(merged, 'model.safetensors'), out);
+    const a = join(tmp.dir, 'moe-per-expert.gguf'), b = join(tmp.dir, 'moe-merged.gguf');
+    await convert({ input: dir, output: a, force: true });
+    await convert({ input: merged, output: b, force: true });
+    expect(sha256(readFileSync(b))).toBe(sha256(readFileSync(a)));
+    // And read in one pass by quantize, the halves of gate_up_proj come out as the separate tensors do.
+    const qa = join(tmp.dir, 'moe-per-expert-q4.gguf'), qb = join(tmp.dir, 'moe-merged-q4.gguf');
+    await quantize({ input: dir, output: qa, preset: 'Q4_K_M', force: true });
+    await quantize({ input: merged, output: qb, preset: 'Q4_K_M', force: true });
+    expect(sha256(readFileSync(qb))).toBe(sha256(readFileSync(qa)));
   });
   it('the CLI converts, with a --json summary', () => {
     const dir = hfFixture('llama-spm', tmp.dir);

@@ -26,8 +26,13 @@ export interface SourceTensor {
   tensor: SafetensorsTensor;
   /** Rows reordered by LlamaModel.permute with this many heads. */
   permuteHeads?: number;
-  /** Only the first rows are written (Gemma 3 drops the embedding's rows past its vocabulary). */
+  /** Only these many rows are written (Gemma 3 drops the embedding's rows past its vocabulary; a
+   * merged gate_up tensor gives each expert's gate and up halves). */
   rows?: number;
+  /** The first row written. */
+  rowOffset?: number;
+  /** Rows of the tensor seen as a matrix of this many rows (a merged [experts, 2 * ff, embd] as [experts * 2 * ff, embd]). */
+  viewRows?: number;
   /** Added to every value, in float32 (Gemma 3's norms are stored minus 1). */
   shift?: number;
 }

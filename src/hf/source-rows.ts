@@ -9,8 +9,10 @@ import type { NativeAddon } from '../native.js';
 import type { SourceTensor } from './convert-plan.js';
 
 export interface SourceLayout {
-  /** Rows used (the first `rows` of the source when it is trimmed). */
+  /** Rows used (`rows` from `rowOffset` when the source is cut). */
   nRows: number;
+  /** First row used. */
+  rowOffset: number;
   rowElems: number;
   /** Source bytes per row. */
   inRow: number;
@@ -21,11 +23,11 @@ export interface SourceLayout {
 export function layoutOf(s: SourceTensor): SourceLayout {
   const src = s.tensor;
   const elements = src.shape.reduce((a, b) => a * b, 1);
-  const allRows = src.shape.length >= 2 ? src.shape[0]! : elements;
+  const allRows = s.viewRows ?? (src.shape.length >= 2 ? src.shape[0]! : elements);
   const rowElems = allRows > 0 ? elements / allRows : 0;
   const nRows = s.rows ?? allRows;
   const unit = src.shape.length < 2 ? Math.max(1, nRows) : s.permuteHeads !== undefined ? allRows / s.permuteHeads : 1;
-  return { nRows, rowElems, inRow: rowElems * (src.nbytes / Math.max(1, elements)), unit };
+  return { nRows, rowOffset: s.rowOffset ?? 0, rowElems, inRow: rowElems * (src.nbytes / Math.max(1, elements)), unit };
 }
 
 /** LlamaModel.permute on whole rows: within each head, the two halves of its rows are interleaved. */
@@ -63,7 +65,7 @@ export async function convertedRows(
   const direct = !convert && s.permuteHeads === undefined;
   const raw = direct ? final() : Buffer.allocUnsafe(n * layout.inRow);
   const info: GgufTensorInfo = { name: src.name, dims: [...src.shape].reverse(), type: src.ggmlType!, offset: 0, nbytes: src.nbytes, fileIndex: src.fileIndex, dataStart: src.dataStart };
-  await reader.read(info, r0 * layout.inRow, n * layout.inRow, raw);
+  await reader.read(info, (layout.rowOffset + r0) * layout.inRow, n * layout.inRow, raw);
   let rows: Uint8Array = raw;
   if (s.permuteHeads !== undefined) {
     rows = convert ? Buffer.allocUnsafe(raw.length) : final();

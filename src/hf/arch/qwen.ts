@@ -3,6 +3,7 @@
  * (down, gate, up) once all of a layer's have come. */
 import { QuantNativeError } from '../../errors.js';
 import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '../convert-plan.js';
+import type { SafetensorsTensor } from '../safetensors.js';
 import type { KvBuilder } from '../kv-builder.js';
 import { findHparam } from '../text-model.js';
 import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
@@ -60,6 +61,21 @@ export const qwen3: Architecture = {
   },
 };
 
+/** Qwen2MoeModel's experts stored pre-merged: down_proj [experts, embd, ff] as it is; gate_up_proj
+ * [experts, 2 * ff, embd] split into its gate and up halves along the middle dimension. */
+function mergedExperts(prefix: string, kind: string, t: SafetensorsTensor): TensorRecipe[] {
+  if (kind === 'down_proj') return [{ name: mapName(`${prefix}.down_proj.weight`), shape: [...t.shape], sources: [{ tensor: t }] }];
+  const [experts, twoFf, embd] = t.shape as [number, number, number];
+  if (t.shape.length < 3 || twoFf % 2 !== 0) throw new QuantNativeError('E_HF_WEIGHTS', `unexpected gate_up_proj shape [${t.shape.join(', ')}] for ${t.name}`);
+  const ff = twoFf / 2;
+  const half = (offset: number): SourceTensor[] =>
+    Array.from({ length: experts }, (_, e) => ({ tensor: t, viewRows: experts * twoFf, rowOffset: e * twoFf + offset, rows: ff }));
+  return [
+    { name: mapName(`${prefix}.gate_proj.weight`), shape: [experts, ff, embd], sources: half(0) },
+    { name: mapName(`${prefix}.up_proj.weight`), shape: [experts, ff, embd], sources: half(ff) },
+  ];
+}
+
 export const qwen3moe: Architecture = {
   hfArchitectures: ['Qwen3MoeForCausalLM'],
   ggufArch: 'qwen3moe',
@@ -76,6 +92,11 @@ export const qwen3moe: Architecture = {
     const pending = new Map<number, Map<string, SourceTensor>>();
     const out: TensorRecipe[] = [];
     for (const { name, tensor: t } of textModelTensors(ctx)) {
+      const merged = /^(model\.layers\.(\d+)\.mlp\.experts)\.(down_proj|gate_up_proj)(\.weight)?$/.exec(name);
+      if (merged) {
+        out.push(...mergedExperts(merged[1]!, merged[3]!, t));
+        continue;
+      }
       const expert = /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(down_proj|gate_proj|up_proj)\.weight$/.exec(name);
       if (!expert) {
         if (name.includes('experts')) throw new QuantNativeError('E_UNSUPPORTED_ARCH', `expert tensor ${name} is in a layout the converter does not stack`);
