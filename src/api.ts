@@ -20,7 +20,8 @@ import { HfTensorSource, isModelFolder, virtualModel } from './hf/tensor-source.
 import { progressReporter, type QuantizeProgress } from './progress-events.js';
 
 export interface QuantizeOptions extends RuleOptions {
-  /** Input GGUF (the first shard of a split model). */
+  /** Input GGUF (the first shard of a split model), or a Hugging Face model folder, read as the GGUF
+   * file llama.cpp's converter would write from it (default outtype). */
   input: string;
   /** Output path; default `<input dir>/ggml-model-<PRESET>.gguf` as llama-quantize names it. */
   output?: string;
@@ -193,8 +194,6 @@ function summarize(options: QuantizeOptions, plan: QuantPlan, run: RunFacts): Qu
     threads: run.threads,
   };
 }
-
-
 const RULE_OPTIONS: Record<keyof RuleOptions, Check> = {
   allowRequantize: checks.boolean, leaveOutputTensor: checks.boolean, pure: checks.boolean, outputTensorType: checks.string,
   tokenEmbeddingType: checks.string, tensorTypes: checks.objects, pruneLayers: checks.layers, keepSplit: checks.boolean,

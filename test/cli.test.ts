@@ -1,10 +1,11 @@
 /** The command line as a user meets it: help, versions, exit codes, JSON shapes, llama-quantize syntax. */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSyntheticModel } from '../src/synthetic.js';
 import { makeImatrixEntries, writeGgufImatrix } from './helpers/fixtures.js';
-import { runCli } from './helpers/cli.js';
+import { CLI, runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/models.js';
 
 const tmp = tempDir('qn-cli-');
@@ -35,6 +36,17 @@ describe('help and version', () => {
     expect(r.stdout).toContain(`quant-native ${pkg.version}`);
     expect(r.stdout).toMatch(/Node-API 8/);
     expect(r.stdout).toMatch(/simd: \w+/);
+  });
+});
+
+describe('output to a reader that stops early', () => {
+  it('`--help | true` and `presets | true` end quietly, without an EPIPE stack trace', () => {
+    for (const args of ['--help', 'presets']) {
+      // `true` exits without reading, so the pipe is closed before the CLI writes.
+      const r = spawnSync('sh', ['-c', `"${process.execPath}" "${CLI}" ${args} | true`], { encoding: 'utf8' });
+      expect(r.status, args).toBe(0);
+      expect(r.stderr, args).not.toMatch(/EPIPE|Unhandled/);
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { dequantize, inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary } from '../api.js';
 import { convert, inspectFolder, type ConvertSummary, type InspectFolderResult, type OutType } from '../convert.js';
+import { supportedArchitectures } from '../hf/convert-plan.js';
 import { isModelFolder } from '../hf/tensor-source.js';
 import type { QuantizeProgress } from '../progress-events.js';
 import { compareModels } from '../compare.js';
@@ -205,7 +206,7 @@ function addQuantizeOptions(c: Command): Command {
 
 function buildProgram(exit: { code: number }): Command {
   const program = new Command('quant-native')
-    .description('Quantize GGUF models (F32/F16/BF16 to Q8_0, Q4_K_M, ...) byte-for-byte like llama.cpp, with SIMD kernels.')
+    .description('Quantize GGUF models and Hugging Face folders (F32/F16/BF16 to Q8_0, Q4_K_M, ...) byte-for-byte like llama.cpp, with SIMD kernels.')
     .usage('<command> [options]')
     .option('-v, --version', 'print the version, the addon ABI and the active SIMD path')
     .showSuggestionAfterError(true)
@@ -216,6 +217,8 @@ Examples:
   $ quant-native quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M
   $ quant-native model-f16.gguf Q8_0                    # llama-quantize syntax works too
   $ quant-native quantize --dry-run model-f16.gguf Q4_K_M
+  $ quant-native convert ./Qwen3-8B                      # a Hugging Face folder to GGUF, no Python
+  $ quant-native quantize ./Qwen3-8B qwen3-Q4_K_M.gguf Q4_K_M
   $ quant-native inspect model.gguf --json
   $ quant-native presets
 
@@ -259,8 +262,9 @@ Examples:
     .option('--json', 'print one JSON summary on stdout')
     .option('--progress', 'with --json: also print JSON lines of progress')
     .option('--no-progress', 'no progress output')
-    .addHelpText('after', `
-Supported architectures: Llama (SentencePiece tokenizer.model) for now; more are coming.
+    .addHelpText('after', () => `
+Supported architectures: ${supportedArchitectures().join(', ')}.
+\`quant-native quantize <model-folder> out.gguf Q4_K_M\` converts and quantizes in one pass.
 
 Examples:
   $ quant-native convert ./SmolLlama-140K-Chat-v0.1                 # writes SmolLlama-140K-Chat-v0.1-F16.gguf inside the folder
@@ -458,6 +462,11 @@ export function normalizeArgv(args: readonly string[]): string[] {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // A reader that stops early (`quant-native presets | head`) is no error: stop quietly, as Unix tools do.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const exit = { code: 0 };
   const program = buildProgram(exit);
   const json = argv.includes('--json');
