@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { quantize } from '../src/api.js';
 import { convert } from '../src/convert.js';
+import { readGguf } from '../src/gguf/reader.js';
 import { readSafetensors } from '../src/hf/safetensors.js';
 import { runCli } from './helpers/cli.js';
 import { firstDifference, HF_DIR, hfFixture, manifest, sha256 } from './helpers/hf.js';
@@ -199,6 +200,14 @@ describe('folders the converter cannot take: a clear error and nothing written',
     const dir = folder('valid');
     const s = await convert({ input: dir, output: join(dir, 'out.gguf') });
     expect(s.tensors.map((t) => [t.name, t.type])).toEqual([['token_embd.weight', 'f16'], ['blk.0.attn_q.weight', 'f16'], ['output_norm.weight', 'f32']]);
+  });
+  it('linear rope scaling gives the converter\'s rope.scaling keys (TextModel.set_gguf_parameters)', async () => {
+    const dir = folder('rope-linear', (c) => { c['rope_scaling'] = { type: 'linear', factor: 4.0 }; });
+    const out = join(dir, 'out.gguf');
+    await convert({ input: dir, output: out });
+    const kvs = (await readGguf(out)).kvs;
+    expect(kvs.find((k) => k.key === 'llama.rope.scaling.type')?.value).toBe('linear');
+    expect(kvs.find((k) => k.key === 'llama.rope.scaling.factor')?.value).toBe(4);
   });
   it('an aborted signal writes nothing', async () => {
     const dir = folder('aborted');
