@@ -201,6 +201,16 @@ describe('folders the converter cannot take: a clear error and nothing written',
     const s = await convert({ input: dir, output: join(dir, 'out.gguf') });
     expect(s.tensors.map((t) => [t.name, t.type])).toEqual([['token_embd.weight', 'f16'], ['blk.0.attn_q.weight', 'f16'], ['output_norm.weight', 'f32']]);
   });
+  it('buffers the converter drops (rotary inv_freq, here F64) neither stop the conversion nor reach the file', async () => {
+    const dir = folder('inv-freq');
+    writeSafetensors(join(dir, 'model.safetensors'), [
+      { name: 'model.embed_tokens.weight', dtype: 'F32', shape: [4, 8], data: f32Bytes(32) },
+      { name: 'model.layers.0.self_attn.rotary_emb.inv_freq', dtype: 'F64', shape: [2], data: new Uint8Array(16) },
+      { name: 'model.norm.weight', dtype: 'F32', shape: [8], data: f32Bytes(8, 3) },
+    ]);
+    const s = await convert({ input: dir, output: join(dir, 'out.gguf') });
+    expect(s.tensors.map((t) => t.name)).toEqual(['token_embd.weight', 'output_norm.weight']);
+  });
   it('linear rope scaling gives the converter\'s rope.scaling keys (TextModel.set_gguf_parameters)', async () => {
     const dir = folder('rope-linear', (c) => { c['rope_scaling'] = { type: 'linear', factor: 4.0 }; });
     const out = join(dir, 'out.gguf');

@@ -13,7 +13,7 @@ import { isObject, openHfFolder, readJsonFile, type HfFolder, type JsonObject } 
 import { KvBuilder } from './kv-builder.js';
 import { addGeneralMetadata, countParameters, loadModelCard } from './metadata.js';
 import type { SafetensorsTensor } from './safetensors.js';
-import { addTextModelParameters, requireHparam, ropeParameters, textHparams } from './text-model.js';
+import { addTextModelParameters, isSkippedTensor, requireHparam, ropeParameters, textHparams } from './text-model.js';
 
 /** convert_hf_to_gguf.py's --outtype. */
 export type OutType = 'auto' | 'f32' | 'f16' | 'bf16' | 'q8_0';
@@ -124,7 +124,8 @@ function checkWeights(folder: HfFolder, hp: JsonObject): void {
       hint: 'use the unquantized (BF16/F16) release of this model',
     });
   }
-  const odd = folder.tensors.find((t) => t.ggmlType === undefined);
+  // Buffers the converter drops (attention masks, rotary inv_freq) may be of any dtype.
+  const odd = folder.tensors.find((t) => t.ggmlType === undefined && !isSkippedTensor(t.name));
   if (odd) {
     const quantized = /^(I8|U8|I32|F8_)/.test(odd.dtype);
     throw new QuantNativeError(quantized ? 'E_QUANTIZED_WEIGHTS' : 'E_HF_WEIGHTS',
