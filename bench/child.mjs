@@ -1,6 +1,9 @@
 // One measured run in its own process, so peak RSS and CPU time are its own:
-//   node bench/child.mjs ours|convert|llama|io <input> <output> <preset> <threads>
-// (input may be a Hugging Face folder for ours, convert and io)
+//   node bench/child.mjs ours|convert|llama|io|read|write|kernel <input> <output> <preset> <threads>
+// (input may be a Hugging Face folder for ours, convert and io). read, write and kernel time the
+// pipeline's serial stages alone: its positional reads of the input in 32 MiB chunks, its writer
+// writing <preset>'s output size (with the writer's syncs and rename), and one thread of <preset>'s
+// main kernel on the input's largest F16 tensor.
 // Prints one JSON line: wall seconds, CPU seconds, peak RSS bytes.
 import { closeSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -36,6 +39,44 @@ if (mode === 'ours') {
   params.nthread = threads;
   const rc = lib.func('uint32_t llama_model_quantize(const char *inp, const char *out, const bench_qparams *p)')(input, output, params);
   if (rc !== 0) throw new Error(`llama_model_quantize failed (${rc})`);
+} else if (mode === 'read') {
+  const { openModel } = await import(join(root, 'dist', 'gguf', 'model.js'));
+  const { TensorDataReader } = await import(join(root, 'dist', 'gguf', 'reader.js'));
+  const model = await openModel(input);
+  const reader = await TensorDataReader.open(model.files.map((f) => f.path));
+  const buf = Buffer.allocUnsafe(32 << 20);
+  for (const t of model.tensors) for (let at = 0; at < t.nbytes; at += buf.length) await reader.read(t, at, Math.min(buf.length, t.nbytes - at), buf);
+  await reader.close();
+} else if (mode === 'write') {
+  const { quantize } = await import(join(root, 'dist', 'index.js'));
+  const { GgufFileWriter } = await import(join(root, 'dist', 'gguf', 'writer.js'));
+  const plan = await quantize({ input, preset, dryRun: true });
+  const t1 = performance.now();
+  const w = await GgufFileWriter.create(output, [], [{ name: 'all', dims: [plan.bytesOut], type: 24, nbytes: plan.bytesOut }]);
+  const buf = Buffer.alloc(Math.min(32 << 20, plan.bytesOut));
+  for (let done = 0; done < plan.bytesOut; done += buf.length) await w.write(buf.subarray(0, Math.min(buf.length, plan.bytesOut - done)));
+  await w.finish();
+  console.log(JSON.stringify({ wall: (performance.now() - t1) / 1000, cpu: 0, rss: 0, bytes: plan.bytesOut }));
+  process.exit(0);
+} else if (mode === 'kernel') {
+  const { openModel } = await import(join(root, 'dist', 'gguf', 'model.js'));
+  const { TensorDataReader } = await import(join(root, 'dist', 'gguf', 'reader.js'));
+  const { loadNative, resolveSimd } = await import(join(root, 'dist', 'native.js'));
+  const { ggmlTypeByName, rowBytes } = await import(join(root, 'dist', 'ggml-types.js'));
+  const model = await openModel(input);
+  const t = model.tensors.filter((x) => x.type === 1 && x.dims.length === 2).sort((a, b) => b.nbytes - a.nbytes)[0];
+  const reader = await TensorDataReader.open(model.files.map((f) => f.path));
+  const src = Buffer.allocUnsafe(t.nbytes);
+  await reader.read(t, 0, t.nbytes, src);
+  await reader.close();
+  const type = ggmlTypeByName(preset).id;
+  const ne0 = t.dims[0], nrows = t.nbytes / 2 / ne0;
+  const dst = Buffer.allocUnsafe(rowBytes(type, ne0) * nrows);
+  const native = loadNative();
+  const t1 = performance.now();
+  await native.quantizeAsync({ srcType: 1, dstType: type, nrows, nPerRow: ne0, src, dst, simd: resolveSimd(native), threads: 1 });
+  console.log(JSON.stringify({ wall: (performance.now() - t1) / 1000, cpu: 0, rss: 0, bytes: t.nbytes }));
+  process.exit(0);
 } else if (mode === 'io') {
   // The I/O floor: read the whole input and write as many bytes as the output has.
   const outBytes = statSync(output).size;

@@ -30,8 +30,8 @@ async function model(nLayers) {
   return path;
 }
 
-function run(mode, input, output, preset) {
-  const out = execFileSync(process.execPath, [join(root, 'bench', 'child.mjs'), mode, input, output, preset, String(threads)], { encoding: 'utf8' });
+function run(mode, input, output, preset, nThreads = threads) {
+  const out = execFileSync(process.execPath, [join(root, 'bench', 'child.mjs'), mode, input, output, preset, String(nThreads)], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1));
 }
 
@@ -76,6 +76,26 @@ if (process.env.BENCH_DOUBLE !== '0') {
   console.log(`\npeak RSS, Q4_K_M: ${mib(small.rss)} on ${mib(inBytes)} of input, ${mib(large.rss)} on ${mib(statSync(big).size)} (${((large.rss / small.rss - 1) * 100).toFixed(1)}%)`);
   rmSync(join(cache, 'rss-small.gguf'), { force: true });
   rmSync(join(cache, 'rss-large.gguf'), { force: true });
+}
+
+if (process.env.BENCH_STAGES !== '0') {
+  // The stages that run on one thread whatever the thread count, each alone, against one thread of
+  // the Q4_K kernel (F16 input): a machine with N cores is held back once one of them is below N times that.
+  const kernel = run('kernel', input, input, 'q4_K');
+  const perCore = kernel.bytes / 1e6 / kernel.wall;
+  const read = run('read', input, input, 'Q4_K_M');
+  const write = run('write', input, join(cache, 'stage-write.gguf'), 'Q4_K_M');
+  rmSync(join(cache, 'stage-write.gguf'), { force: true });
+  const scaled = join(cache, 'stage-threads.gguf');
+  const wallAt = (n) => Math.min(run('ours', input, scaled, 'Q4_K_M', n).wall, run('ours', input, scaled, 'Q4_K_M', n).wall);
+  const t1 = wallAt(1), tN = threads > 1 ? wallAt(threads) : t1;
+  console.log(`\nserial stages (MB/s of F16 input; one thread of the q4_K kernel: ${perCore.toFixed(0)} MB/s)`);
+  console.log('| stage | MB/s of input | x one q4_K thread |');
+  console.log('|---|---:|---:|');
+  console.log(`| reading (positional reads, 32 MiB chunks) | ${(mb / read.wall).toFixed(0)} | ${(mb / read.wall / perCore).toFixed(1)} |`);
+  console.log(`| writing Q4_K_M's output (with the syncs and the rename) | ${(mb / write.wall).toFixed(0)} | ${(mb / write.wall / perCore).toFixed(1)} |`);
+  console.log(`Q4_K_M whole model: 1 thread ${t1.toFixed(2)} s, ${threads} threads ${tN.toFixed(2)} s: ${(t1 / tN).toFixed(2)}x`);
+  rmSync(scaled, { force: true });
 }
 
 if (process.env.BENCH_HF !== '0') {
