@@ -66,11 +66,6 @@ const CONVERT_OPTIONS: Record<keyof ConvertOptions, Check> = {
   onProgress: checks.function, nativeBinding: checks.string,
 };
 
-/** Bytes of the output file: its metadata block plus the padded tensor data. */
-function fileBytes(plan: ConvertPlan): number {
-  return ggufFileSize(encodeGgufMeta(plan.kvs, plan.tensors).length, plan.tensors);
-}
-
 interface RunFacts {
   output: string | undefined;
   bytesOut: number;
@@ -112,14 +107,16 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
   }
   const plan = await planConversion(options.input, options.outType ?? 'auto');
   const output = options.output ?? join(plan.folder.dir, plan.defaultFileName);
-  const facts = { simd: native.info.simdNames[simd]!, threads, bytesOut: fileBytes(plan) };
+  // Encoded once: its size for the free-space check and the summary, its bytes for the writer.
+  const meta = encodeGgufMeta(plan.kvs, plan.tensors);
+  const facts = { simd: native.info.simdNames[simd]!, threads, bytesOut: ggufFileSize(meta.length, plan.tensors) };
   if (options.dryRun) return summarize(options, plan, { ...facts, output: undefined, seconds: (performance.now() - t0) / 1000, warnings: [] });
   if (options.output === undefined) await checkOutputPath(output, { force: options.force ?? false, suggestedName: plan.defaultFileName });
   await checkFreeSpace(dirname(resolve(output)), facts.bytesOut);
   const warnings = stalePartialWarnings(await removeStalePartials(dirname(resolve(output))));
   const bytesTotal = plan.tensors.reduce((s, t) => s + t.sources.reduce((a, x) => a + x.tensor.nbytes, 0), 0);
   const progress = progressReporter(plan.tensors.length, bytesTotal, options.onProgress);
-  await executeConversion(plan, output, {
+  await executeConversion(plan, meta, output, {
     native, simd, threads, chunkBytes: options.chunkBytes ?? 32 << 20, signal: options.signal,
     onProgress: (p) => progress.report(p.tensorIndex, p.tensorName, p.bytesDone),
   });

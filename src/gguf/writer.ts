@@ -152,7 +152,12 @@ export class GgufFileWriter {
 
   /** Opens a temporary file in the target's folder and writes the metadata. */
   static async create(finalPath: string, kvs: readonly GgufKv[], tensors: readonly TensorDecl[], alignment = GGUF_DEFAULT_ALIGNMENT): Promise<GgufFileWriter> {
-    const meta = encodeGgufMeta(kvs, tensors, alignment);
+    return GgufFileWriter.createEncoded(finalPath, encodeGgufMeta(kvs, tensors, alignment), tensors, alignment);
+  }
+
+  /** As create, with the metadata block already encoded (by encodeGgufMeta, for these tensors): a
+   * caller that needed its size before writing does not encode a large vocabulary twice. */
+  static async createEncoded(finalPath: string, meta: Buffer, tensors: readonly TensorDecl[], alignment = GGUF_DEFAULT_ALIGNMENT): Promise<GgufFileWriter> {
     const tempPath = partialPath(finalPath);
     let fh: FileHandle;
     try {

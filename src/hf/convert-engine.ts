@@ -22,7 +22,8 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('conversion was aborted', { cause: signal.reason });
 }
 
-export async function executeConversion(plan: ConvertPlan, path: string, o: ConvertEngineOptions): Promise<void> {
+/** Writes `plan` to `path`; `meta` is its encoded metadata block (encodeGgufMeta of its kvs and tensors). */
+export async function executeConversion(plan: ConvertPlan, meta: Buffer, path: string, o: ConvertEngineOptions): Promise<void> {
   const reader = await TensorDataReader.open(plan.folder.files.map((f) => f.path));
   const decls = plan.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, nbytes: t.nbytes }));
   let writer: GgufFileWriter | undefined;
@@ -32,7 +33,7 @@ export async function executeConversion(plan: ConvertPlan, path: string, o: Conv
   let bytesDone = 0;
   try {
     throwIfAborted(o.signal);
-    writer = await GgufFileWriter.create(path, plan.kvs, decls);
+    writer = await GgufFileWriter.createEncoded(path, meta, decls);
     for (const [index, t] of plan.tensors.entries()) {
       o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
       if (t.data) {
