@@ -44,6 +44,11 @@ async function folderHint(path: string): Promise<string> {
   return 'pass a .gguf file';
 }
 
+/** The error for a folder given where a file (`expected`: "a GGUF file", ...) was: what it seems to be. */
+export async function folderError(path: string, what: string, expected = 'a GGUF file'): Promise<QuantNativeError> {
+  return new QuantNativeError('E_INPUT_IS_FOLDER', `the ${what} ${path} is a folder, not ${expected}`, { hint: await folderHint(path) });
+}
+
 /** The input exists and is a file; a folder gets an error that says what it seems to be. */
 export async function checkInputFile(path: string, what: string): Promise<void> {
   let isFolder: boolean;
@@ -52,9 +57,7 @@ export async function checkInputFile(path: string, what: string): Promise<void> 
   } catch (cause) {
     throw inputError(cause, path, what);
   }
-  if (isFolder) {
-    throw new QuantNativeError('E_INPUT_IS_FOLDER', `the ${what} ${path} is a folder, not a GGUF file`, { hint: await folderHint(path) });
-  }
+  if (isFolder) throw await folderError(path, what);
 }
 
 /** The output can be written: not a folder, in a folder that exists and is writable, and (without

@@ -5,7 +5,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { GgufError, type ErrorCode } from '../errors.js';
 import { ggmlTypeInfo, ggmlTypeName, rowBytes } from '../ggml-types.js';
-import { checkInputFile, inputError } from '../paths.js';
+import { folderError, inputError } from '../paths.js';
 import {
   GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_DIMS, GGUF_MAX_NAME, GgufValueType, isValueType, padTo, valueTypeSize,
   type GgufArray, type GgufKv, type GgufNumericArray, type GgufTensorInfo, type GgufValue,
@@ -186,7 +186,6 @@ async function readValue(c: Cursor, key: string, type: GgufValueType): Promise<G
 
 /** Reads and validates everything but the tensor data. */
 export async function readGguf(path: string, options: ReadOptions = {}): Promise<GgufFile> {
-  await checkInputFile(path, options.what ?? 'input');
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -194,7 +193,10 @@ export async function readGguf(path: string, options: ReadOptions = {}): Promise
     throw inputError(cause, path, options.what ?? 'input');
   }
   try {
-    const size = (await fh.stat()).size;
+    // A folder opens for reading on POSIX systems; its reads would fail with EISDIR.
+    const s = await fh.stat();
+    if (s.isDirectory()) throw await folderError(path, options.what ?? 'input');
+    const size = s.size;
     return await parse(new Cursor(fh, size, path), options.fileIndex ?? 0);
   } finally {
     await fh.close();

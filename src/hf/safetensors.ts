@@ -4,7 +4,7 @@
 import { open } from 'node:fs/promises';
 import { QuantNativeError, type ErrorCode } from '../errors.js';
 import { GgmlType } from '../ggml-types.js';
-import { checkInputFile, inputError } from '../paths.js';
+import { folderError, inputError } from '../paths.js';
 
 /** The safetensors library refuses larger headers too (MAX_HEADER_SIZE). */
 const MAX_HEADER = 100_000_000;
@@ -77,7 +77,6 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 
 /** Reads and validates one safetensors file's header. */
 export async function readSafetensors(path: string, fileIndex = 0): Promise<SafetensorsFile> {
-  await checkInputFile(path, 'weights file');
   let fh;
   try {
     fh = await open(path, 'r');
@@ -85,7 +84,9 @@ export async function readSafetensors(path: string, fileIndex = 0): Promise<Safe
     throw inputError(cause, path, 'weights file');
   }
   try {
-    const size = (await fh.stat()).size;
+    const s = await fh.stat();
+    if (s.isDirectory()) throw await folderError(path, 'weights file', 'a safetensors file');
+    const size = s.size;
     const fail = (code: ErrorCode, message: string, hint?: string): never => {
       throw new SafetensorsError(code, path, message, hint);
     };

@@ -6,7 +6,7 @@ import { GgmlType } from '../ggml-types.js';
 import { GgufValueType } from '../gguf/format.js';
 import { kvValue } from '../gguf/model.js';
 import { readGguf, TensorDataReader, type GgufFile } from '../gguf/reader.js';
-import { checkInputFile, inputError } from '../paths.js';
+import { inputError } from '../paths.js';
 
 export interface Imatrix {
   /** Per weight name: ne0 * n_matrices importance values. */
@@ -125,7 +125,6 @@ function loadLegacyImatrix(path: string, b: Buffer): Imatrix {
 
 /** Loads an imatrix file: GGUF when it parses as GGUF, otherwise the legacy format. */
 export async function loadImatrix(path: string): Promise<Imatrix> {
-  await checkInputFile(path, 'importance matrix');
   const gguf = await readGguf(path).catch(() => undefined);
   let im: Imatrix;
   if (gguf) {
