@@ -13,13 +13,13 @@ import { filterImatrix, loadImatrix, type Imatrix } from './quant/imatrix.js';
 import { buildPlan, resolvePreset, type QuantPlan, type RuleOptions } from './quant/plan.js';
 import { PRESETS, presetNeedsImatrix, type Preset, type PresetArg } from './quant/presets.js';
 import { loadNative, resolveSimd, type NativeAddon, type SimdName } from './native.js';
-import { checks, validateOptions, type Check } from './options.js';
+import { checks, JOB_OPTIONS, validateOptions, type Check, type JobOptions } from './options.js';
 import { checkFreeSpace, checkInputFile, checkOutputPath } from './paths.js';
 import { planConversion } from './hf/convert-plan.js';
 import { HfTensorSource, isModelFolder, virtualModel } from './hf/tensor-source.js';
-import { progressReporter, type QuantizeProgress } from './progress-events.js';
+import { progressReporter } from './progress-events.js';
 
-export interface QuantizeOptions extends RuleOptions {
+export interface QuantizeOptions extends RuleOptions, JobOptions {
   /** Input GGUF (the first shard of a split model), or a Hugging Face model folder, read as the GGUF
    * file llama.cpp's converter would write from it (default outtype). */
   input: string;
@@ -33,18 +33,6 @@ export interface QuantizeOptions extends RuleOptions {
   includeWeights?: readonly string[];
   /** Drop importance data of tensors whose name contains one of these. */
   excludeWeights?: readonly string[];
-  /** Overwrite an existing output. */
-  force?: boolean;
-  /** Worker threads (default: all cores). Never changes the output bytes. */
-  threads?: number;
-  /** SIMD path: auto (default), scalar, avx2, avx512, neon. Never changes the output bytes. */
-  simd?: SimdName;
-  /** Input bytes per chunk (default 32 MiB); peak memory is about four chunks plus the metadata. */
-  chunkBytes?: number;
-  signal?: AbortSignal;
-  onProgress?: (p: QuantizeProgress) => void;
-  /** Path of the .node file, for packagers that move it (Electron asar unpacking). */
-  nativeBinding?: string;
 }
 
 export type { QuantizeProgress } from './progress-events.js';
@@ -200,9 +188,8 @@ const RULE_OPTIONS: Record<keyof RuleOptions, Check> = {
   overrideKv: checks.objects, dryRun: checks.boolean,
 };
 const QUANTIZE_OPTIONS: Record<keyof QuantizeOptions, Check> = {
-  ...RULE_OPTIONS, input: checks.string, output: checks.string, preset: checks.presetArg, imatrix: checks.string,
-  includeWeights: checks.strings, excludeWeights: checks.strings, force: checks.boolean, threads: checks.positiveInt,
-  simd: checks.string, chunkBytes: checks.positiveInt, signal: checks.signal, onProgress: checks.function, nativeBinding: checks.string,
+  ...RULE_OPTIONS, ...JOB_OPTIONS, input: checks.string, output: checks.string, preset: checks.presetArg, imatrix: checks.string,
+  includeWeights: checks.strings, excludeWeights: checks.strings,
 };
 
 /** Quantizes a GGUF model as llama-quantize does, byte for byte. */

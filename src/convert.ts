@@ -6,29 +6,22 @@ import { encodeGgufMeta, ggufFileSize } from './gguf/writer.js';
 import { removeStalePartials, stalePartialWarnings } from './gguf/partial.js';
 import { executeConversion } from './hf/convert-engine.js';
 import { planConversion, type ConvertPlan, type OutType } from './hf/convert-plan.js';
-import { loadNative, resolveSimd, type SimdName } from './native.js';
-import { checks, validateOptions, type Check } from './options.js';
+import { loadNative, resolveSimd } from './native.js';
+import { checks, JOB_OPTIONS, validateOptions, type Check, type JobOptions } from './options.js';
 import { checkFreeSpace, checkOutputPath } from './paths.js';
-import { progressReporter, type QuantizeProgress } from './progress-events.js';
+import { progressReporter } from './progress-events.js';
 
 export type { OutType } from './hf/convert-plan.js';
 
-export interface ConvertOptions {
+export interface ConvertOptions extends JobOptions {
   /** The Hugging Face model folder (config.json, *.safetensors, tokenizer files). */
   input: string;
   /** Output path; default `<folder>/<Name>-<size>-<finetune>-<version>-<TYPE>.gguf` as the converter names it. */
   output?: string;
   /** As convert_hf_to_gguf.py's --outtype (default auto: BF16 weights give BF16, otherwise F16). */
   outType?: OutType;
-  force?: boolean;
   /** Plan and report only. */
   dryRun?: boolean;
-  threads?: number;
-  simd?: SimdName;
-  chunkBytes?: number;
-  signal?: AbortSignal;
-  onProgress?: (p: QuantizeProgress) => void;
-  nativeBinding?: string;
 }
 
 export interface ConvertedTensor {
@@ -61,9 +54,7 @@ export interface ConvertSummary {
 }
 
 const CONVERT_OPTIONS: Record<keyof ConvertOptions, Check> = {
-  input: checks.string, output: checks.string, outType: checks.oneOf('auto', 'f32', 'f16', 'bf16', 'q8_0'), force: checks.boolean,
-  dryRun: checks.boolean, threads: checks.positiveInt, simd: checks.string, chunkBytes: checks.positiveInt, signal: checks.signal,
-  onProgress: checks.function, nativeBinding: checks.string,
+  ...JOB_OPTIONS, input: checks.string, output: checks.string, outType: checks.oneOf('auto', 'f32', 'f16', 'bf16', 'q8_0'), dryRun: checks.boolean,
 };
 
 interface RunFacts {

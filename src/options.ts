@@ -2,6 +2,8 @@
  * misspelled key, a missing required one or a value of the wrong kind is an E_BAD_OPTION that names it,
  * before anything inside the package reads it. */
 import { QuantNativeError } from './errors.js';
+import type { SimdName } from './native.js';
+import type { QuantizeProgress } from './progress-events.js';
 import { didYouMean } from './suggest.js';
 
 /** Says what a value should be, or undefined when it is fine. */
@@ -21,6 +23,27 @@ export const checks = {
   presetArg: is((v) => (typeof v === 'string' && v.length > 0) || Number.isInteger(v), "a preset name such as 'Q4_K_M' or a llama ftype number"),
   float32Array: is((v) => v instanceof Float32Array, 'a Float32Array'),
   oneOf: (...values: readonly string[]): Check => is((v) => values.includes(v as string), `one of ${values.map((x) => `'${x}'`).join(', ')}`),
+};
+
+/** What every long job (quantize, dequantize, convert) takes besides what it works on. */
+export interface JobOptions {
+  /** Overwrite an existing output. */
+  force?: boolean;
+  /** Worker threads (default: all cores). Never changes the output bytes. */
+  threads?: number;
+  /** SIMD path: auto (default), scalar, avx2, avx512, neon. Never changes the output bytes. */
+  simd?: SimdName;
+  /** Input bytes per chunk (default 32 MiB); peak memory is about four chunks plus the metadata. */
+  chunkBytes?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: QuantizeProgress) => void;
+  /** Path of the .node file, for packagers that move it (Electron asar unpacking). */
+  nativeBinding?: string;
+}
+
+export const JOB_OPTIONS: Record<keyof JobOptions, Check> = {
+  force: checks.boolean, threads: checks.positiveInt, simd: checks.string, chunkBytes: checks.positiveInt,
+  signal: checks.signal, onProgress: checks.function, nativeBinding: checks.string,
 };
 
 /** Names people reach for, from other tools' APIs, and the option that means it here. */

@@ -63,6 +63,14 @@ function unknownType(arg: string): UsageError {
   return new UsageError(`unknown type "${arg}"${near ? `: did you mean ${near}?` : ''} (\`quant-native presets\` lists them all)`);
 }
 
+/** --threads N: a positive integer (undefined when the option is not given). */
+export function parseThreads(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--threads must be a positive integer, got "${value}"`);
+  return n;
+}
+
 /** NAME=TYPE; the name part is lower-cased as llama-quantize does. */
 export function parseTensorType(spec: string): TensorTypeOverride {
   const eq = spec.indexOf('=');

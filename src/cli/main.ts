@@ -14,7 +14,7 @@ import { loadNative, nativeBindingPath, PACKAGE_ROOT, resolveSimd, type SimdName
 import { PRESETS, type PresetArg } from '../quant/presets.js';
 import { nearest } from '../suggest.js';
 import { writeSyntheticModel } from '../synthetic.js';
-import { UsageError, parseKvOverride, parsePruneLayers, parseQuantizePositionals, parseTensorType, readTensorTypeFile } from './args.js';
+import { UsageError, parseKvOverride, parseThreads, parsePruneLayers, parseQuantizePositionals, parseTensorType, readTensorTypeFile } from './args.js';
 import { duration, humanBytes, mib, table } from './format.js';
 import { ProgressRenderer, pickProgressMode } from './progress.js';
 
@@ -145,11 +145,7 @@ function maxBufferSizeNotes(value: string | undefined): string[] {
 function quantizeOptionsFrom(o: QuantizeCliOptions, pos: { input: string; output: string | undefined; type: string; threads: number | undefined }): QuantizeOptions {
   if (o.includeWeights?.length && o.excludeWeights?.length) throw new UsageError('--include-weights and --exclude-weights cannot be combined');
   const tensorTypes = [...(o.tensorType ?? []).map(parseTensorType), ...(o.tensorTypeFile ? readTensorTypeFile(o.tensorTypeFile) : [])];
-  let threads = pos.threads;
-  if (o.threads !== undefined) {
-    threads = Number(o.threads);
-    if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads must be a positive integer, got "${o.threads}"`);
-  }
+  const threads = parseThreads(o.threads) ?? pos.threads;
   return {
     input: pos.input,
     ...(pos.output !== undefined ? { output: pos.output } : {}),
@@ -271,8 +267,7 @@ Examples:
   $ quant-native convert ./my-model my-model-f16.gguf --outtype f16
   $ quant-native convert --dry-run --json ./my-model | jq .tensors`)
     .action(async (input: string, output: string | undefined, o: { outtype: string; dryRun?: boolean; force?: boolean; threads?: string; json?: boolean; progress?: boolean }) => {
-      const threads = o.threads === undefined ? undefined : Number(o.threads);
-      if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UsageError(`--threads must be a positive integer, got "${o.threads}"`);
+      const threads = parseThreads(o.threads);
       exit.code = await runJob((signal, onProgress) => convert({
         input, ...(output !== undefined ? { output } : {}), outType: o.outtype as OutType, dryRun: o.dryRun ?? false, force: o.force ?? false,
         ...(threads !== undefined ? { threads } : {}), signal, onProgress,
