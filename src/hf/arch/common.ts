@@ -7,9 +7,13 @@ import { isSkippedTensor, textModelFilter } from '../text-model.js';
 
 /** The checkpoint's tensors in the converter's order, by their filtered names; the ones it drops left out. */
 export function textModelTensors(ctx: ConvertContext, filter: (name: string) => string | undefined = textModelFilter): Array<{ name: string; tensor: SafetensorsTensor }> {
+  const names = new Set(ctx.folder.tensors.map((t) => t.name));
+  // A tied checkpoint saved with only lm_head.weight: the converter would write output.weight and no
+  // token_embd.weight, which llama.cpp cannot load. The two are one tensor, so it is read as the embedding.
+  const tiedAsLmHead = ctx.hp['tie_word_embeddings'] === true && names.has('lm_head.weight') && !names.has('model.embed_tokens.weight');
   const out: Array<{ name: string; tensor: SafetensorsTensor }> = [];
   for (const tensor of ctx.folder.tensors) {
-    const name = filter(tensor.name);
+    const name = tiedAsLmHead && tensor.name === 'lm_head.weight' ? 'model.embed_tokens.weight' : filter(tensor.name);
     if (name !== undefined && !isSkippedTensor(name)) out.push({ name, tensor });
   }
   return out;

@@ -66,12 +66,7 @@ export const llama: Architecture = {
     const out: TensorRecipe[] = [];
     const experts = new Map<number, Map<string, SourceTensor>>();
     const nExperts = ctx.hp['num_local_experts'];
-    const names = new Set(ctx.folder.tensors.map((t) => t.name));
-    // A tied checkpoint saved with only lm_head.weight: the converter would write output.weight and no
-    // token_embd.weight, which llama.cpp cannot load. The two are one tensor, so write it as the embedding.
-    const tiedAsLmHead = ctx.hp['tie_word_embeddings'] === true && names.has('lm_head.weight') && !names.has('model.embed_tokens.weight');
-    const filter = (n: string): string | undefined => (tiedAsLmHead && n === 'lm_head.weight' ? 'model.embed_tokens.weight' : filterName(n));
-    for (const { name, tensor: t } of textModelTensors(ctx, filter)) {
+    for (const { name, tensor: t } of textModelTensors(ctx, filterName)) {
       let permuteHeads: number | undefined;
       if (/q_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead;
       else if (/k_proj\.(weight|bias)$/.test(name)) permuteHeads = nHead !== nKvHead ? nKvHead : nHead;
