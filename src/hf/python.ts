@@ -19,6 +19,13 @@ export function pyIsLower(s: string): boolean {
   return /\p{Ll}/u.test(s) && !/[\p{Lu}\p{Lt}]/u.test(s);
 }
 
+/** bool(v) for a value read from JSON: false for None, False, 0, '' and empty lists and dicts. */
+export function pyTruthy(v: unknown): boolean {
+  if (v === undefined || v === null || v === false || v === 0 || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  return typeof v !== 'object' || Object.keys(v).length > 0;
+}
+
 export const pyIsAlpha = (s: string): boolean => s.length > 0 && /^\p{L}+$/u.test(s);
 export const pyIsDecimal = (s: string): boolean => s.length > 0 && /^\p{Nd}+$/u.test(s);
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { GgufValueType } from '../gguf/format.js';
 import { byCodePoint, isObject, readJsonFile, type Json, type JsonObject } from './folder.js';
 import type { KvBuilder } from './kv-builder.js';
+import { pyTruthy } from './python.js';
 
 const DEFAULT_TYPES = ['bos', 'eos', 'unk', 'sep', 'pad', 'cls', 'mask'];
 
@@ -137,8 +138,8 @@ export class SpecialVocab {
   private readPostProcessor(tokenizer: JsonObject, config: JsonObject | undefined): void {
     const tc = config && Object.keys(config).length > 0 ? config : undefined;
     let bos = config?.['bos_token'], cls = config?.['cls_token'], eos = config?.['eos_token'], sep = config?.['sep_token'];
-    if (!truthy(bos) && truthy(cls) && tc) tc['bos_token'] = bos = cls!;
-    if (!truthy(eos) && truthy(sep) && tc) tc['eos_token'] = eos = sep!;
+    if (!pyTruthy(bos) && pyTruthy(cls) && tc) tc['bos_token'] = bos = cls!;
+    if (!pyTruthy(eos) && pyTruthy(sep) && tc) tc['eos_token'] = eos = sep!;
     const post = tokenizer['post_processor'];
     if (!isObject(post)) return;
     const processors = Array.isArray(post['processors']) ? post['processors'] : [post];
@@ -154,8 +155,8 @@ export class SpecialVocab {
         this.addSpecialToken.set('bos', true);
         this.addSpecialToken.set('eos', true);
         this.addSpecialToken.set('sep', true);
-        if (!truthy(cls) && tc) tc['cls_token'] = cls = Array.isArray(p['cls']) ? p['cls'][0]! : bos ?? null;
-        if (!truthy(sep) && tc) tc['sep_token'] = sep = Array.isArray(p['sep']) ? p['sep'][0]! : eos ?? null;
+        if (!pyTruthy(cls) && tc) tc['cls_token'] = cls = Array.isArray(p['cls']) ? p['cls'][0]! : bos ?? null;
+        if (!pyTruthy(sep) && tc) tc['sep_token'] = sep = Array.isArray(p['sep']) ? p['sep'][0]! : eos ?? null;
         continue;
       }
       if (p['type'] !== 'TemplateProcessing') continue;
@@ -167,8 +168,8 @@ export class SpecialVocab {
         if (first) {
           if (!tc) bos = first;
           else if (!oneOf(first, bos, cls)) {
-            if (!truthy(bos)) tc['bos_token'] = bos = first;
-            if (!truthy(cls)) tc['cls_token'] = cls = first;
+            if (!pyTruthy(bos)) tc['bos_token'] = bos = first;
+            if (!pyTruthy(cls)) tc['cls_token'] = cls = first;
           }
           this.addSpecialToken.set('bos', oneOf(first, bos, cls));
         }
@@ -207,7 +208,7 @@ export class SpecialVocab {
               if (e1 && oneOf(e1, sep, eos)) addSep = true;
             }
             this.addSpecialToken.set('sep', addSep);
-            if (addSep && !truthy(sep) && tc) tc['sep_token'] = eos ?? null;
+            if (addSep && !pyTruthy(sep) && tc) tc['sep_token'] = eos ?? null;
           }
         }
       }
@@ -226,7 +227,6 @@ export class SpecialVocab {
   }
 }
 
-const truthy = (v: Json | undefined): boolean => v !== undefined && v !== null && v !== false && v !== '' && v !== 0 && !(Array.isArray(v) && v.length === 0) && !(isObject(v) && Object.keys(v).length === 0);
 
 /** chat_template from tokenizer_config.json, else chat_template.jinja (with additional_chat_templates/), else chat_template.json. */
 async function readChatTemplate(dir: string, config: JsonObject): Promise<string | JsonObject[] | undefined> {

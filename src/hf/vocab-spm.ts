@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { GgufValueType } from '../gguf/format.js';
 import { isObject, readJsonFile } from './folder.js';
 import type { KvBuilder } from './kv-builder.js';
+import { pyTruthy } from './python.js';
 import { PieceType, readSentencePieces } from './sentencepiece.js';
 import { SpecialVocab } from './special-vocab.js';
 
@@ -72,7 +73,7 @@ export async function createSentencePieceVocab(dir: string, vocabSizeHparam: num
       const id = Number.parseInt(key, 10);
       if (!isObject(data) || typeof data['content'] !== 'string' || id >= vocabSize) continue;
       let token = data['content'];
-      if (truthyJson(data['special']) || looksSpecial(token)) {
+      if (pyTruthy(data['special']) || looksSpecial(token)) {
         types[id] = TokenType.CONTROL;
       } else {
         token = token.replaceAll('\u2581', ' ');
@@ -84,8 +85,6 @@ export async function createSentencePieceVocab(dir: string, vocabSizeHparam: num
   }
   return { tokens, scores: Float32Array.from(scores), types: Int32Array.from(types) };
 }
-
-const truthyJson = (v: unknown): boolean => v !== undefined && v !== null && v !== false && v !== 0 && v !== '';
 
 /** The tokenizer keys of a SentencePiece-kind vocabulary (tokenizer.ggml.model "llama"), as
  * _set_vocab_sentencepiece, _set_vocab_llama_hf and Phi-3 write them, then the special vocabulary. */

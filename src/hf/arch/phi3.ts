@@ -6,6 +6,7 @@ import { QuantNativeError } from '../../errors.js';
 import type { Architecture, ConvertContext, TensorRecipe } from '../convert-plan.js';
 import { isObject, readJsonFile, type Json } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
+import { pyTruthy } from '../python.js';
 import { readSentencePieces } from '../sentencepiece.js';
 import { requireHparam } from '../text-model.js';
 import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
@@ -101,11 +102,11 @@ export const phi3: Architecture = {
     if (isObject(added)) for (const [token, id] of Object.entries(added)) if (typeof id === 'number' && id < size) set(id, token, false);
     const decoder = ctx.tokenizerConfig?.['added_tokens_decoder'];
     if (isObject(decoder)) {
-      for (const [key, d] of Object.entries(decoder)) if (isObject(d)) set(Number.parseInt(key, 10), String(d['content']), truthy(d['special']));
+      for (const [key, d] of Object.entries(decoder)) if (isObject(d)) set(Number.parseInt(key, 10), String(d['content']), pyTruthy(d['special']));
     }
     const tj = await readJsonFile(join(dir, 'tokenizer.json'), 'tokenizer');
     const list = isObject(tj) && Array.isArray(tj['added_tokens']) ? tj['added_tokens'] : [];
-    for (const d of list) if (isObject(d)) set(Number(d['id']), String(d['content']), truthy(d['special']));
+    for (const d of list) if (isObject(d)) set(Number(d['id']), String(d['content']), pyTruthy(d['special']));
 
     await addSentencePieceVocab(kv, dir, { tokens, scores: Float32Array.from(scores), types: Int32Array.from(types) });
   },
@@ -129,8 +130,6 @@ export const phi3: Architecture = {
     ];
   },
 };
-
-const truthy = (v: Json | undefined): boolean => v !== undefined && v !== null && v !== false && v !== 0 && v !== '';
 
 /** The attention factor the converter writes with LongRoPE (or YaRN) factors; undefined without them. */
 function longRopeAttnFactor(ctx: ConvertContext): number | undefined {
