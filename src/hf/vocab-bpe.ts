@@ -85,7 +85,10 @@ export async function readBpeVocab(dir: string, vocabSize: number | undefined): 
   return { tokens, types: Int32Array.from(types), pre };
 }
 
-export async function addBpeVocab(kv: KvBuilder, dir: string, vocab: BpeVocab): Promise<void> {
+/** _set_vocab_gpt2: the vocabulary read (to config.json's vocab_size), its keys, then the special vocabulary. */
+export async function addBpeVocab(kv: KvBuilder, dir: string, hp: JsonObject): Promise<void> {
+  const size = hp['vocab_size'];
+  const vocab = await readBpeVocab(dir, typeof size === 'number' ? size : undefined);
   kv.string('tokenizer.ggml.model', 'gpt2');
   kv.string('tokenizer.ggml.pre', vocab.pre);
   kv.array('tokenizer.ggml.tokens', { elementType: GgufValueType.STRING, items: vocab.tokens });

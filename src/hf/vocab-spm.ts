@@ -3,11 +3,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GgufValueType } from '../gguf/format.js';
-import { isObject, readJsonFile } from './folder.js';
+import { isObject, readJsonFile, type JsonObject } from './folder.js';
 import type { KvBuilder } from './kv-builder.js';
 import { pyTruthy } from './python.js';
 import { PieceType, readSentencePieces } from './sentencepiece.js';
 import { SpecialVocab } from './special-vocab.js';
+import { findHparam } from './text-model.js';
 
 /** The converter's SentencePieceTokenTypes (the GGUF token types). */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -38,8 +39,14 @@ export interface SpmVocab {
   types: Int32Array;
 }
 
+/** The vocabulary size _create_vocab_sentencepiece builds to: from the hparams, else (0) the tokenizer's. */
+export function spmVocabSize(hp: JsonObject): number {
+  const v = findHparam(hp, ['vocab_size_per_layer_input', 'vocab_size']);
+  return typeof v === 'number' && v > 0 ? v : 0;
+}
+
 /** _create_vocab_sentencepiece; undefined when the folder has no tokenizer.model. */
-export async function createSentencePieceVocab(dir: string, vocabSizeHparam: number | undefined): Promise<SpmVocab | undefined> {
+export async function createSentencePieceVocab(dir: string, hp: JsonObject): Promise<SpmVocab | undefined> {
   const path = join(dir, 'tokenizer.model');
   const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return undefined;
@@ -47,7 +54,7 @@ export async function createSentencePieceVocab(dir: string, vocabSizeHparam: num
   });
   if (bytes === undefined) return undefined;
   const pieces = readSentencePieces(bytes, path);
-  const vocabSize = vocabSizeHparam || pieces.length;
+  const vocabSize = spmVocabSize(hp) || pieces.length;
   const tokens = Array.from({ length: vocabSize }, (_, i) => `[PAD${i}]`);
   const scores: number[] = new Array<number>(vocabSize).fill(-10000);
   const types: number[] = new Array<number>(vocabSize).fill(TokenType.UNUSED);

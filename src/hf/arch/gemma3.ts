@@ -5,9 +5,8 @@ import { QuantNativeError } from '../../errors.js';
 import type { Architecture, ConvertContext, TensorRecipe } from '../convert-plan.js';
 import { isObject, type Json } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
-import { findHparam } from '../text-model.js';
-import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
-import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
+import { addBpeVocab } from '../vocab-bpe.js';
+import { addSentencePieceVocab, createSentencePieceVocab, spmVocabSize } from '../vocab-spm.js';
 import { mapTensorName, textModelTensors } from './common.js';
 
 const NAMES: ReadonlyArray<[RegExp, string]> = [
@@ -17,12 +16,6 @@ const NAMES: ReadonlyArray<[RegExp, string]> = [
 ];
 
 const num = (v: Json | undefined, fallback: number): number => (typeof v === 'number' ? v : fallback);
-
-/** The vocabulary size the converter builds (and cuts the embedding to). */
-function vocabSize(ctx: ConvertContext, pieces: number): number {
-  const v = findHparam(ctx.hp, ['vocab_size_per_layer_input', 'vocab_size']);
-  return typeof v === 'number' && v > 0 ? v : pieces;
-}
 
 export const gemma3: Architecture = {
   hfArchitectures: ['Gemma3ForCausalLM'],
@@ -52,18 +45,16 @@ export const gemma3: Architecture = {
   },
 
   async addVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void> {
-    const spm = await createSentencePieceVocab(ctx.folder.dir, vocabSize(ctx, 0) || undefined);
-    if (!spm) {
-      // As the converter: the byte-level BPE reader and its pre-tokenizer check.
-      const v = ctx.hp['vocab_size'];
-      return addBpeVocab(kv, ctx.folder.dir, await readBpeVocab(ctx.folder.dir, typeof v === 'number' ? v : undefined));
-    }
+    const spm = await createSentencePieceVocab(ctx.folder.dir, ctx.hp);
+    // As the converter: without tokenizer.model, the byte-level BPE reader and its pre-tokenizer check.
+    if (!spm) return addBpeVocab(kv, ctx.folder.dir, ctx.hp);
     await addSentencePieceVocab(kv, ctx.folder.dir, spm);
     kv.bool('tokenizer.ggml.add_space_prefix', false);
   },
 
   recipes(ctx: ConvertContext): TensorRecipe[] {
-    const rows = vocabSize(ctx, 0);
+    // The embedding is cut to the vocabulary the converter builds (its size from the hparams).
+    const rows = spmVocabSize(ctx.hp);
     return textModelTensors(ctx).map(({ name, tensor }) => {
       const shape = [...tensor.shape];
       const embedding = name.includes('embed_tokens.weight') && rows > 0 && rows < shape[0]!;

@@ -4,8 +4,8 @@ import { QuantNativeError } from '../../errors.js';
 import { isObject, type JsonObject } from '../folder.js';
 import type { KvBuilder } from '../kv-builder.js';
 import { mapTensorName, textModelTensors } from './common.js';
-import { findHparam, requireHparam, textModelFilter } from '../text-model.js';
-import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
+import { requireHparam, textModelFilter } from '../text-model.js';
+import { addBpeVocab } from '../vocab-bpe.js';
 import { readLlamaHfVocab } from '../vocab-llama-hf.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
 import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '../convert-plan.js';
@@ -51,14 +51,12 @@ export const llama: Architecture = {
   async addVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void> {
     const config = ctx.tokenizerConfig;
     if (config && typeof config['add_prefix_space'] === 'boolean') kv.bool('tokenizer.ggml.add_space_prefix', config['add_prefix_space']);
-    const size = findHparam(ctx.hp, ['vocab_size_per_layer_input', 'vocab_size']);
-    const spm = await createSentencePieceVocab(ctx.folder.dir, typeof size === 'number' && size > 0 ? size : undefined);
+    const spm = await createSentencePieceVocab(ctx.folder.dir, ctx.hp);
     if (spm) return addSentencePieceVocab(kv, ctx.folder.dir, spm);
     const hf = await readLlamaHfVocab(ctx.folder.dir);
     if (typeof hf === 'object') return addSentencePieceVocab(kv, ctx.folder.dir, hf);
     // Llama 3 and other byte-level BPE tokenizers.
-    const v = ctx.hp['vocab_size'];
-    return addBpeVocab(kv, ctx.folder.dir, await readBpeVocab(ctx.folder.dir, typeof v === 'number' ? v : undefined));
+    return addBpeVocab(kv, ctx.folder.dir, ctx.hp);
   },
 
   recipes(ctx: ConvertContext): TensorRecipe[] {

@@ -9,7 +9,7 @@ import type { KvBuilder } from '../kv-builder.js';
 import { pyTruthy } from '../python.js';
 import { readSentencePieces } from '../sentencepiece.js';
 import { requireHparam } from '../text-model.js';
-import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
+import { addBpeVocab } from '../vocab-bpe.js';
 import { addSentencePieceVocab, pieceTokenType, TokenType } from '../vocab-spm.js';
 import { mapTensorName, textModelTensors } from './common.js';
 
@@ -75,8 +75,7 @@ export const phi3: Architecture = {
     const dir = ctx.folder.dir;
     if (ctx.tokenizerConfig?.['tokenizer_class'] === 'GPT2Tokenizer') {
       // Phi-4 ships a byte-level BPE tokenizer.
-      const v = ctx.hp['vocab_size'];
-      return addBpeVocab(kv, dir, await readBpeVocab(dir, typeof v === 'number' ? v : undefined));
+      return addBpeVocab(kv, dir, ctx.hp);
     }
     const path = join(dir, 'tokenizer.model');
     const bytes = await readFile(path).catch(() => undefined);

@@ -6,7 +6,7 @@ import type { Architecture, ConvertContext, SourceTensor, TensorRecipe } from '.
 import type { SafetensorsTensor } from '../safetensors.js';
 import type { KvBuilder } from '../kv-builder.js';
 import { findHparam } from '../text-model.js';
-import { addBpeVocab, readBpeVocab } from '../vocab-bpe.js';
+import { addBpeVocab } from '../vocab-bpe.js';
 import { addSentencePieceVocab, createSentencePieceVocab } from '../vocab-spm.js';
 import { mapTensorName, textModelTensors } from './common.js';
 
@@ -20,11 +20,8 @@ const mapName = (name: string): string => mapTensorName(name, EXPERT_NAMES, 'Qwe
 
 /** Qwen2Model.set_vocab: tokenizer.model when there is one, else the byte-level BPE of tokenizer.json. */
 async function addQwenVocab(kv: KvBuilder, ctx: ConvertContext): Promise<void> {
-  const size = findHparam(ctx.hp, ['vocab_size_per_layer_input', 'vocab_size']);
-  const spm = await createSentencePieceVocab(ctx.folder.dir, typeof size === 'number' && size > 0 ? size : undefined);
-  if (spm) return addSentencePieceVocab(kv, ctx.folder.dir, spm);
-  const v = ctx.hp['vocab_size'];
-  return addBpeVocab(kv, ctx.folder.dir, await readBpeVocab(ctx.folder.dir, typeof v === 'number' ? v : undefined));
+  const spm = await createSentencePieceVocab(ctx.folder.dir, ctx.hp);
+  return spm ? addSentencePieceVocab(kv, ctx.folder.dir, spm) : addBpeVocab(kv, ctx.folder.dir, ctx.hp);
 }
 
 function checkNotReranker(ctx: ConvertContext): void {
