@@ -6,7 +6,7 @@ import { GgufValueType } from '../gguf/format.js';
 import { isObject, readJsonFile, type JsonObject } from './folder.js';
 import type { KvBuilder } from './kv-builder.js';
 import { pyTruthy } from './python.js';
-import { PieceType, readSentencePieces } from './sentencepiece.js';
+import { PieceType, readSentencePieces, type Piece } from './sentencepiece.js';
 import { SpecialVocab } from './special-vocab.js';
 import { findHparam } from './text-model.js';
 
@@ -39,6 +39,21 @@ export interface SpmVocab {
   types: Int32Array;
 }
 
+/** The converter's list of `size` tokens from the pieces: [PADi] (score -10000, unused) where no
+ * piece is, pieces past `size` left out. */
+export function pieceList(pieces: readonly Piece[], size: number): { tokens: string[]; scores: number[]; types: number[] } {
+  const tokens = Array.from({ length: size }, (_, i) => `[PAD${i}]`);
+  const scores = new Array<number>(size).fill(-10000);
+  const types = new Array<number>(size).fill(TokenType.UNUSED);
+  for (let id = 0; id < pieces.length && id < size; id++) {
+    const p = pieces[id]!;
+    tokens[id] = p.piece;
+    scores[id] = p.score;
+    types[id] = pieceTokenType(p.type);
+  }
+  return { tokens, scores, types };
+}
+
 /** The vocabulary size _create_vocab_sentencepiece builds to: from the hparams, else (0) the tokenizer's. */
 export function spmVocabSize(hp: JsonObject): number {
   const v = findHparam(hp, ['vocab_size_per_layer_input', 'vocab_size']);
@@ -55,15 +70,7 @@ export async function createSentencePieceVocab(dir: string, hp: JsonObject): Pro
   if (bytes === undefined) return undefined;
   const pieces = readSentencePieces(bytes, path);
   const vocabSize = spmVocabSize(hp) || pieces.length;
-  const tokens = Array.from({ length: vocabSize }, (_, i) => `[PAD${i}]`);
-  const scores: number[] = new Array<number>(vocabSize).fill(-10000);
-  const types: number[] = new Array<number>(vocabSize).fill(TokenType.UNUSED);
-  for (let id = 0; id < pieces.length && id < vocabSize; id++) {
-    const p = pieces[id]!;
-    tokens[id] = p.piece;
-    scores[id] = p.score;
-    types[id] = pieceTokenType(p.type);
-  }
+  const { tokens, scores, types } = pieceList(pieces, vocabSize);
   const added = await readJsonFile(join(dir, 'added_tokens.json'), 'added tokens');
   if (isObject(added)) {
     for (const [token, id] of Object.entries(added)) {

@@ -10,7 +10,7 @@ import { pyTruthy } from '../python.js';
 import { readSentencePieces } from '../sentencepiece.js';
 import { requireHparam } from '../text-model.js';
 import { addBpeVocab } from '../vocab-bpe.js';
-import { addSentencePieceVocab, pieceTokenType, TokenType } from '../vocab-spm.js';
+import { addSentencePieceVocab, pieceList, TokenType } from '../vocab-spm.js';
 import { mapTensorName, textModelTensors } from './common.js';
 
 const NAMES: ReadonlyArray<[RegExp, string]> = [
@@ -83,14 +83,7 @@ export const phi3: Architecture = {
     const pieces = readSentencePieces(bytes, path);
     const size = typeof ctx.hp['vocab_size'] === 'number' ? ctx.hp['vocab_size'] : pieces.length;
     if (pieces.length > size) throw new QuantNativeError('E_HF_TOKENIZER', `${path} has ${pieces.length} pieces, more than vocab_size ${size}`);
-    const tokens = Array.from({ length: size }, (_, i) => `[PAD${i}]`);
-    const scores = new Array<number>(size).fill(-10000);
-    const types = new Array<number>(size).fill(TokenType.UNUSED);
-    pieces.forEach((p, id) => {
-      tokens[id] = p.piece;
-      scores[id] = p.score;
-      types[id] = pieceTokenType(p.type);
-    });
+    const { tokens, scores, types } = pieceList(pieces, size);
     const set = (id: number, token: string, special: boolean): void => {
       if (id >= size) throw new QuantNativeError('E_HF_TOKENIZER', `added token ${JSON.stringify(token)} has id ${id}, past vocab_size ${size}`);
       tokens[id] = token;
