@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { QuantNativeError } from './errors.js';
 import { GgmlType, IMATRIX_REQUIRED_TYPES, PRODUCIBLE_TYPES, ggmlTypeByName, ggmlTypeInfo, ggmlTypeName, rowBytes } from './ggml-types.js';
 import { GgufValueType, padTo, type GgufKv } from './gguf/format.js';
@@ -114,23 +114,20 @@ async function sameFile(a: string, b: string): Promise<boolean> {
  * folder, an existing file, or the input itself. Split outputs are checked by name after the plan. */
 async function checkOutputEarly(options: QuantizeOptions): Promise<void> {
   const base = options.output ?? defaultOutputPath(options.input, options.preset);
-  if (!options.keepSplit && (resolve(base) === resolve(options.input) || (await sameFile(base, options.input)))) {
-    throw new QuantNativeError('E_SAME_FILE', `the output ${base} is the input file`, { hint: 'choose another output path: the input is never modified' });
-  }
+  if (!options.keepSplit && (resolve(base) === resolve(options.input) || (await sameFile(base, options.input)))) throw sameFileError(base);
   const suggestedName = `ggml-model-${resolvePreset(options.preset).name}.gguf`;
   await checkOutputPath(base, { force: (options.force ?? false) || (options.keepSplit ?? false), suggestedName });
 }
 
-async function checkOutputs(model: GgufModel, paths: readonly string[], plan: QuantPlan, force: boolean): Promise<void> {
+const sameFileError = (path: string): QuantNativeError =>
+  new QuantNativeError('E_SAME_FILE', `the output ${path} is the input file`, { hint: 'choose another output path: the input is never modified' });
+
+/** What needs the plan: no output is any of the input's shards; split outputs, named only now, are
+ * checked as the single output was before the input was read; and there is room for them. */
+async function checkOutputs(model: GgufModel, paths: readonly string[], plan: QuantPlan, options: QuantizeOptions): Promise<void> {
   for (const p of paths) {
-    for (const f of model.files) {
-      if (resolve(p) === resolve(f.path) || (await sameFile(p, f.path))) {
-        throw new QuantNativeError('E_SAME_FILE', `the output ${p} is the input file`, { hint: 'choose another output path: the input is never modified' });
-      }
-    }
-    if (!force && (await stat(p).then(() => true, () => false))) {
-      throw new QuantNativeError('E_OUTPUT_EXISTS', `${p} already exists`, { hint: 'pass --force (force: true) to overwrite it, or choose another output path' });
-    }
+    for (const f of model.files) if (resolve(p) === resolve(f.path) || (await sameFile(p, f.path))) throw sameFileError(p);
+    if (options.keepSplit) await checkOutputPath(p, { force: options.force ?? false, suggestedName: basename(p) });
   }
   // The output's metadata is the input's plus a few keys; encoding it here as well as in the writer
   // would serialise a large vocabulary twice at start-up.
@@ -217,7 +214,7 @@ async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   if (options.dryRun) return summarize(options, plan, { ...facts, outputs: [], seconds: (performance.now() - t0) / 1000, warnings: [] });
 
   const paths = outputPaths(options, plan);
-  await checkOutputs(model, paths, plan, options.force ?? false);
+  await checkOutputs(model, paths, plan, options);
   const stale = stalePartialWarnings(await removeStalePartials(dirname(resolve(paths[0]!))));
   const progress = progressReporter(plan.tensors.length, plan.bytesIn, options.onProgress);
   const source = conversion ? await HfTensorSource.open(conversion, native, simd, threads) : undefined;
