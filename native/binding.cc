@@ -79,6 +79,12 @@ struct QuantizeJob {
   qn_dequantize_fn to_f32 = nullptr;
   qn_find_invalid_fn check_input = nullptr;  // the path's row check, or null for the generic one
   bool validate = true;  // false: the kernel alone (the kernel benchmark)
+  // When set, each row's round-trip error goes to row_errors[row] (target-size planning); the
+  // weights, n_per_row per matrix like the imatrix, may be null.
+  double *row_errors = nullptr;
+  const float *error_weights = nullptr;
+  int64_t error_weights_count = 0;
+  qn_dequantize_fn from_dst = nullptr;
   const int32_t *cancel = nullptr;
   int threads = 1;
 
@@ -103,11 +109,26 @@ struct QuantizeJob {
     return imatrix + (imatrix_count > 1 ? m : 0) * n_per_row;
   }
 
+  const float *ErrorWeights(int64_t row) const {
+    if (!error_weights) return nullptr;
+    const int64_t m = rows_per_matrix > 0 ? (first_row + row) / rows_per_matrix : 0;
+    return error_weights + (error_weights_count > 1 ? m : 0) * n_per_row;
+  }
+
+  void MeasureRows(const float *x, const uint8_t *q, int64_t r, int64_t n, std::vector<float> &back) const {
+    back.resize(static_cast<size_t>(n_per_row));
+    const size_t dst_row = qn_row_size(dst_type, n_per_row);
+    for (int64_t i = 0; i < n; ++i) {
+      from_dst(q + static_cast<size_t>(i) * dst_row, back.data(), n_per_row);
+      row_errors[r + i] = qn_row_sq_error(x + i * n_per_row, back.data(), ErrorWeights(r + i), n_per_row);
+    }
+  }
+
   void RunRows(int64_t r0, int64_t r1) {
     const size_t src_row = qn_row_size(src_type, n_per_row);
     const size_t dst_row = qn_row_size(dst_type, n_per_row);
     const int64_t step = std::max<int64_t>(1, kScratchElements / n_per_row);
-    std::vector<float> scratch;
+    std::vector<float> scratch, back;
     if (src_type != QN_F32) scratch.resize(static_cast<size_t>(std::min(step, r1 - r0) * n_per_row));
     for (int64_t r = r0; r < r1;) {
       if (Cancelled()) {
@@ -138,6 +159,7 @@ struct QuantizeJob {
         KeepFirst(bad_output, first_row + r + bad_out);
         return;
       }
+      if (row_errors) MeasureRows(f32, out, r, n, back);
       r += n;
     }
   }
@@ -224,9 +246,41 @@ void ParseQuantize(const Napi::Env &env, const Napi::Object &o, QuantizeJob &job
     }
   } else {
     job.first_row = o.Has("firstRow") ? GetInt(env, o, "firstRow", 0, INT64_C(1) << 40) : 0;
+    job.rows_per_matrix = o.Has("rowsPerMatrix") ? GetInt(env, o, "rowsPerMatrix", 1, INT64_C(1) << 40) : 0;
     if (qn_quantize_requires_imatrix(job.dst_type)) {
       throw Napi::Error::New(env, std::string(qn_type_info(job.dst_type)->name) +
                                       " needs importance weights (imatrix): llama.cpp defines no rule without them");
+    }
+  }
+
+  Napi::Value re = o.Get("rowErrors");
+  if (!re.IsUndefined() && !re.IsNull()) {
+    if (!re.IsTypedArray() || re.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        re.As<Napi::TypedArray>().ElementLength() < static_cast<size_t>(job.nrows)) {
+      throw Napi::TypeError::New(env, "rowErrors must be a Float64Array of at least nrows elements");
+    }
+    job.row_errors = re.As<Napi::Float64Array>().Data();
+    job.from_dst = qn_get_dequantize(QN_SIMD_SCALAR, job.dst_type);
+    if (!job.from_dst) throw Napi::RangeError::New(env, "cannot dequantize type " + std::to_string(job.dst_type));
+    Napi::Value ew = o.Get("errorWeights");
+    if (!ew.IsUndefined() && !ew.IsNull()) {
+      if (!ew.IsTypedArray() || ew.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+        throw Napi::TypeError::New(env, "errorWeights must be a Float32Array");
+      }
+      auto fa = ew.As<Napi::Float32Array>();
+      const size_t len = fa.ElementLength();
+      const int64_t count = static_cast<int64_t>(len / static_cast<size_t>(job.n_per_row));
+      if (len == 0 || len % static_cast<size_t>(job.n_per_row) != 0) {
+        throw Napi::RangeError::New(env, "errorWeights length " + std::to_string(len) + " is not a multiple of the row length");
+      }
+      if (count > 1) {
+        if (job.rows_per_matrix == 0) throw Napi::RangeError::New(env, "rowsPerMatrix is required with several matrices");
+        if (job.nrows > 0 && (job.first_row + job.nrows - 1) / job.rows_per_matrix >= count) {
+          throw Napi::RangeError::New(env, "errorWeights cover " + std::to_string(count) + " matrices, too few for these rows");
+        }
+      }
+      job.error_weights = fa.Data();
+      job.error_weights_count = count;
     }
   }
 

@@ -108,6 +108,9 @@ void qn_tq_store(int type, float d, const uint8_t *t, void *dst, int64_t i);
 int64_t qn_find_invalid_row(int type, const void *data, int64_t nrow, int64_t n_per_row);
 typedef int64_t (*qn_find_invalid_fn)(const void *data, int64_t nrow, int64_t n_per_row);
 
+/* Sum over the row of w[i] * (x[i] - y[i])^2 in double, in element order (w NULL: every weight 1). */
+double qn_row_sq_error(const float *x, const float *y, const float *w, int64_t n);
+
 /* Run-time dispatch. Paths are listed from the most portable; a path is usable only where the CPU
  * (and OS) support it. */
 enum qn_simd { QN_SIMD_SCALAR = 0, QN_SIMD_AVX2 = 1, QN_SIMD_NEON = 2, QN_SIMD_AVX512 = 3, QN_SIMD_COUNT = 4 };

@@ -41,6 +41,11 @@ export interface NativeQuantizeJob {
    * time the kernel alone as ggml_quantize_chunk is timed; llama.cpp's quantizer makes both checks around
    * that call (its loader and llama_tensor_quantize_impl), as ours does. */
   validate?: boolean;
+  /** When given (nrows elements), each row's round-trip error: the sum of errorWeights[j] * (x[j] - y[j])^2
+   * over the row, y its dequantized quantization, summed in double in element order. */
+  rowErrors?: Float64Array;
+  /** Weights of that error, laid out as the imatrix (n_per_row per matrix); default 1. */
+  errorWeights?: Float32Array;
 }
 
 export interface NativeJobResult {
