@@ -12,6 +12,10 @@ import { removeStalePartials, stalePartialWarnings } from './gguf/partial.js';
 import { filterImatrix, loadImatrix, type Imatrix } from './quant/imatrix.js';
 import { buildPlan, resolvePreset, type QuantPlan, type RuleOptions } from './quant/plan.js';
 import { PRESETS, presetNeedsImatrix, type Preset, type PresetArg } from './quant/presets.js';
+import { buildTargetPlan, type TargetOutcome, type TargetPlanOptions } from './quant/target-plan.js';
+import type { ConvertPlan } from './hf/convert-plan.js';
+import type { Target } from './quant/target.js';
+import { TensorDataReader } from './gguf/reader.js';
 import { loadNative, resolveSimd, type NativeAddon, type SimdName } from './native.js';
 import { checks, JOB_OPTIONS, validateOptions, type Check, type JobOptions } from './options.js';
 import { checkFreeSpace, checkInputFile, checkOutputPath } from './paths.js';
@@ -25,8 +29,12 @@ export interface QuantizeOptions extends RuleOptions, JobOptions {
   input: string;
   /** Output path; default `<input dir>/ggml-model-<PRESET>.gguf` as llama-quantize names it. */
   output?: string;
-  /** Preset name (Q4_K_M, q8_0, …; case-insensitive) or llama ftype number as a string ('15'). */
-  preset: PresetArg;
+  /** Preset name (Q4_K_M, q8_0, …; case-insensitive) or llama ftype number as a string ('15'). Optional
+   * with a `target`, where it limits the types to its family (K-quants, legacy, IQ). */
+  preset?: PresetArg;
+  /** A size budget instead of fixed rules: each tensor gets the type that, over the model, gives the
+   * least predicted error within `{ bytes }` of output file or `{ bitsPerWeight }` of tensor data. */
+  target?: Target;
   /** Path of an importance matrix (GGUF or legacy .dat). */
   imatrix?: string;
   /** Keep only importance data of tensors whose name contains one of these. */
@@ -58,6 +66,30 @@ export interface TensorSummary {
   fallbackFrom: string | undefined;
   bytesIn: number;
   bytesOut: number;
+  /** With a target: the chosen type's predicted error (importance-weighted squared error). */
+  predictedError?: number;
+}
+
+/** What a target run chose, against its budget. */
+export interface TargetSummary {
+  /** 'bytes': the output file's size; 'bitsPerWeight': tensor data over all weights. */
+  kind: 'bytes' | 'bitsPerWeight';
+  /** The target as given. */
+  value: number;
+  /** The budget and what the plan uses of it, in bytes of the same measure. */
+  budgetBytes: number;
+  usedBytes: number;
+  /** How far the result is below the target, in bytes and as a share of it. */
+  belowBytes: number;
+  belowFraction: number;
+  /** The smallest and largest the candidate types allow, in the same measure. */
+  range: { min: number; max: number };
+  /** Sum of the chosen types' predicted errors. */
+  predictedError: number;
+  /** Tensors whose type was chosen. */
+  chosenTensors: number;
+  /** Candidate types left out because no importance matrix was given. */
+  leftOutWithoutImatrix: string[];
 }
 
 export interface QuantizeSummary {
@@ -79,6 +111,8 @@ export interface QuantizeSummary {
   dryRun: boolean;
   /** Undefined when no importance matrix was given. */
   imatrix: ImatrixSummary | undefined;
+  /** Undefined without a target. */
+  target: TargetSummary | undefined;
   warnings: string[];
   simd: string;
   threads: number;
@@ -90,11 +124,16 @@ function positiveInt(v: number | undefined, name: string, fallback: number): num
   return v;
 }
 
-/** llama-quantize's default output name: `<input dir>/ggml-model-<NAME>.gguf`. */
-export function defaultOutputPath(input: string, presetName: string): string {
+/** llama-quantize's default output name: `<input dir>/ggml-model-<NAME>.gguf` (`target` for a target
+ * run without a preset). */
+export function defaultOutputPath(input: string, presetName: string | undefined): string {
   // A model folder is quantized into itself, where convert and then llama-quantize would put the file.
   const folder = statSync(input, { throwIfNoEntry: false })?.isDirectory() === true ? resolve(input) : dirname(resolve(input));
-  return join(folder, `ggml-model-${resolvePreset(presetName).name}.gguf`);
+  return join(folder, defaultOutputName(presetName));
+}
+
+function defaultOutputName(presetName: string | undefined): string {
+  return `ggml-model-${presetName === undefined ? 'target' : resolvePreset(presetName).name}.gguf`;
 }
 
 function outputPaths(options: QuantizeOptions, plan: QuantPlan): string[] {
@@ -115,7 +154,7 @@ async function sameFile(a: string, b: string): Promise<boolean> {
 async function checkOutputEarly(options: QuantizeOptions): Promise<void> {
   const base = options.output ?? defaultOutputPath(options.input, options.preset);
   if (!options.keepSplit && (resolve(base) === resolve(options.input) || (await sameFile(base, options.input)))) throw sameFileError(base);
-  const suggestedName = `ggml-model-${resolvePreset(options.preset).name}.gguf`;
+  const suggestedName = defaultOutputName(options.preset);
   await checkOutputPath(base, { force: (options.force ?? false) || (options.keepSplit ?? false), suggestedName });
 }
 
@@ -143,6 +182,7 @@ function imatrixSummary(options: QuantizeOptions, plan: QuantPlan, imatrix: Imat
 }
 
 interface RunFacts {
+  target?: TargetOutcome | undefined;
   outputs: string[];
   seconds: number;
   simd: string;
@@ -151,8 +191,19 @@ interface RunFacts {
   warnings: readonly string[];
 }
 
+function targetSummary(o: TargetOutcome): TargetSummary {
+  const below = o.budgetBytes - o.usedBytes;
+  return {
+    kind: 'bytes' in o.target ? 'bytes' : 'bitsPerWeight',
+    value: 'bytes' in o.target ? o.target.bytes : o.target.bitsPerWeight,
+    budgetBytes: o.budgetBytes, usedBytes: o.usedBytes, belowBytes: below, belowFraction: o.budgetBytes > 0 ? below / o.budgetBytes : 0,
+    range: o.range, predictedError: o.predictedError, chosenTensors: o.choices.length, leftOutWithoutImatrix: o.leftOutWithoutImatrix,
+  };
+}
+
 function summarize(options: QuantizeOptions, plan: QuantPlan, run: RunFacts): QuantizeSummary {
   const fallbackParameters = plan.tensors.filter((t) => t.fallbackFrom !== undefined).reduce((s, t) => s + t.elements, 0);
+  const predicted = new Map(run.target?.choices.map((c) => [c.name, c.error]));
   return {
     input: options.input,
     outputs: run.outputs,
@@ -163,6 +214,7 @@ function summarize(options: QuantizeOptions, plan: QuantPlan, run: RunFacts): Qu
       reason: t.fallbackFrom !== undefined ? `fallback: row length ${t.dims[0]} does not fit ${ggmlTypeName(t.fallbackFrom)}` : t.reason,
       fallbackFrom: t.fallbackFrom !== undefined ? ggmlTypeName(t.fallbackFrom) : undefined,
       bytesIn: t.bytesIn, bytesOut: t.bytesOut,
+      ...(predicted.has(t.name) ? { predictedError: predicted.get(t.name)! } : {}),
     })),
     fallbackCount: plan.fallbackCount,
     fallbackParameters,
@@ -174,6 +226,7 @@ function summarize(options: QuantizeOptions, plan: QuantPlan, run: RunFacts): Qu
     seconds: run.seconds,
     dryRun: options.dryRun ?? false,
     imatrix: run.imatrix,
+    target: run.target ? targetSummary(run.target) : undefined,
     warnings: [...plan.warnings, ...run.warnings],
     simd: run.simd,
     threads: run.threads,
@@ -186,13 +239,13 @@ const RULE_OPTIONS: Record<keyof RuleOptions, Check> = {
 };
 const QUANTIZE_OPTIONS: Record<keyof QuantizeOptions, Check> = {
   ...RULE_OPTIONS, ...JOB_OPTIONS, input: checks.string, output: checks.string, preset: checks.presetArg, imatrix: checks.string,
-  includeWeights: checks.strings, excludeWeights: checks.strings,
+  includeWeights: checks.strings, excludeWeights: checks.strings, target: checks.target,
 };
 
 /** Quantizes a GGUF model as llama-quantize does, byte for byte. */
 export async function quantize(options: QuantizeOptions): Promise<QuantizeSummary> {
-  validateOptions('quantize', options, QUANTIZE_OPTIONS, ['input', 'preset']);
-  return runQuantize({ ...options, preset: String(options.preset) as PresetArg });
+  validateOptions('quantize', options, QUANTIZE_OPTIONS, options.target === undefined ? ['input', 'preset'] : ['input']);
+  return runQuantize(options.preset === undefined ? options : { ...options, preset: String(options.preset) as PresetArg });
 }
 
 async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
@@ -209,8 +262,14 @@ async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   const model = conversion ? virtualModel(conversion) : await openModel(options.input);
   let imatrix = options.imatrix ? await loadImatrix(options.imatrix) : undefined;
   if (imatrix) imatrix = filterImatrix(imatrix, options.includeWeights ?? [], options.excludeWeights ?? []);
-  const plan = buildPlan(model, { ...options, imatrix, imatrixPath: options.imatrix });
-  const facts = { simd: native.info.simdNames[simd]!, threads, imatrix: imatrixSummary(options, plan, imatrix) };
+  const planOptions = { ...options, preset: options.preset ?? 'Q8_0', imatrix, imatrixPath: options.imatrix };
+  const planned = options.target === undefined
+    ? { plan: buildPlan(model, planOptions), outcome: undefined }
+    : await planToTarget(model, { ...planOptions, presetGiven: options.preset !== undefined, target: options.target }, conversion, {
+      native, simd, threads, signal: options.signal, onProgress: options.onProgress,
+    });
+  const plan = planned.plan;
+  const facts = { simd: native.info.simdNames[simd]!, threads, imatrix: imatrixSummary(options, plan, imatrix), target: planned.outcome };
   if (options.dryRun) return summarize(options, plan, { ...facts, outputs: [], seconds: (performance.now() - t0) / 1000, warnings: [] });
 
   const paths = outputPaths(options, plan);
@@ -224,6 +283,30 @@ async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   });
   progress.report(plan.tensors.length - 1, plan.tensors.at(-1)?.name ?? '', plan.bytesIn, true);
   return summarize(options, plan, { ...facts, outputs: paths, seconds: (performance.now() - t0) / 1000, warnings: stale });
+}
+
+/** Measures the candidates on the model's data (its GGUF files, or the folder's conversion) and plans to the target. */
+async function planToTarget(
+  model: GgufModel, options: TargetPlanOptions, conversion: ConvertPlan | undefined,
+  o: { native: NativeAddon; simd: number; threads: number; signal: AbortSignal | undefined; onProgress: QuantizeOptions['onProgress'] },
+): Promise<{ plan: QuantPlan; outcome: TargetOutcome }> {
+  const source = conversion ? await HfTensorSource.open(conversion, o.native, o.simd, o.threads) : await TensorDataReader.open(model.files.map((f) => f.path));
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const onAbort = (): void => { Atomics.store(cancel, 0, 1); };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  let progress: ReturnType<typeof progressReporter> | undefined;
+  try {
+    return await buildTargetPlan(model, {
+      ...options,
+      onMeasured: (index, count, name, bytesBefore, bytesTotal) => {
+        progress ??= progressReporter(count, bytesTotal, o.onProgress, 'measuring');
+        progress.report(Math.min(index, count - 1), name, bytesBefore, index === count);
+      },
+    }, { native: o.native, simd: o.simd, threads: o.threads, source, signal: o.signal, cancel });
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    await source.close();
+  }
 }
 
 export interface DequantizeOptions extends Omit<QuantizeOptions, 'preset' | 'allowRequantize' | 'output'> {

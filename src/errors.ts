@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'E_OUTPUT_IS_FOLDER'
   | 'E_NOT_WRITABLE'
   | 'E_NO_MATCH'
+  /** A target size or bits per weight outside what the candidate types can give. */
+  | 'E_TARGET_RANGE'
   | 'E_ST_TRUNCATED'
   | 'E_ST_HEADER'
   | 'E_ST_DTYPE'

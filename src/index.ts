@@ -2,8 +2,9 @@
 export {
   quantize, dequantize, inspect, listPresets, quantizeRows, dequantizeRows, defaultOutputPath,
   type QuantizeOptions, type DequantizeOptions, type QuantizeProgress, type QuantizeSummary, type TensorSummary, type PresetInfo,
-  type InspectResult, type InspectTensor, type RowsOptions, type QuantizeRowsOptions, type ImatrixSummary,
+  type InspectResult, type InspectTensor, type RowsOptions, type QuantizeRowsOptions, type ImatrixSummary, type TargetSummary,
 } from './api.js';
+export { parseSize, type Target } from './quant/target.js';
 export { compareModels, type CompareResult, type TensorComparison } from './compare.js';
 export {
   convert, inspectFolder, type ConvertOptions, type ConvertSummary, type ConvertedTensor, type OutType, type InspectFolderResult, type InspectFolderTensor,

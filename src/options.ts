@@ -22,6 +22,14 @@ export const checks = {
   objects: is((v) => Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null), 'an array of objects'),
   presetArg: is((v) => (typeof v === 'string' && v.length > 0) || Number.isInteger(v), "a preset name such as 'Q4_K_M' or a llama ftype number"),
   float32Array: is((v) => v instanceof Float32Array, 'a Float32Array'),
+  target: is((v) => {
+    if (typeof v !== 'object' || v === null) return false;
+    const keys = Object.keys(v);
+    const o = v as { bytes?: unknown; bitsPerWeight?: unknown };
+    if (keys.length === 1 && keys[0] === 'bytes') return Number.isSafeInteger(o.bytes) && (o.bytes as number) > 0;
+    if (keys.length === 1 && keys[0] === 'bitsPerWeight') return typeof o.bitsPerWeight === 'number' && o.bitsPerWeight > 0 && o.bitsPerWeight <= 32;
+    return false;
+  }, '{ bytes: n } (a positive integer) or { bitsPerWeight: x } (0 < x <= 32)'),
   oneOf: (...values: readonly string[]): Check => is((v) => values.includes(v as string), `one of ${values.map((x) => `'${x}'`).join(', ')}`),
 };
 

@@ -1,6 +1,9 @@
 /** Progress events of the long jobs (quantize, convert): monotonic, throttled, with an ETA. */
 
 export interface QuantizeProgress {
+  /** 'measuring': a target run measures what each candidate type loses, before anything is written
+   * (bytes then count the measured tensors' input); absent while the output is written. */
+  phase?: 'measuring';
   tensorIndex: number;
   tensorCount: number;
   tensorName: string;
@@ -13,7 +16,7 @@ export interface QuantizeProgress {
 }
 
 /** Makes a progress callback monotonic and throttled to about ten calls a second. */
-export function progressReporter(tensorCount: number, bytesTotal: number, onProgress: ((p: QuantizeProgress) => void) | undefined) {
+export function progressReporter(tensorCount: number, bytesTotal: number, onProgress: ((p: QuantizeProgress) => void) | undefined, phase?: 'measuring') {
   const start = performance.now();
   let last = -Infinity;
   let lastFraction = -1;
@@ -27,7 +30,7 @@ export function progressReporter(tensorCount: number, bytesTotal: number, onProg
       lastFraction = fraction;
       const elapsed = (now - start) / 1000;
       const etaSeconds = final ? 0 : fraction > 0 && elapsed > 0.2 ? (elapsed * (1 - fraction)) / fraction : undefined;
-      onProgress({ tensorIndex, tensorCount, tensorName, bytesDone: final ? bytesTotal : bytesDone, bytesTotal, fraction, etaSeconds });
+      onProgress({ ...(phase ? { phase } : {}), tensorIndex, tensorCount, tensorName, bytesDone: final ? bytesTotal : bytesDone, bytesTotal, fraction, etaSeconds });
     },
   };
 }

@@ -55,6 +55,10 @@ export interface PlanOptions extends RuleOptions {
   imatrix?: Imatrix;
   /** The --imatrix argument, recorded in quantize.imatrix.file. */
   imatrixPath?: string;
+  /** Types chosen for a target size, by output name: they replace the preset's default and mixture rules. */
+  typeChoices?: ReadonlyMap<string, number>;
+  /** general.file_type to write instead of the preset's. */
+  fileType?: number;
 }
 
 export type Reason =
@@ -63,6 +67,7 @@ export type Reason =
   | 'preset default'
   | 'mixture rule'
   | 'tensor-type override'
+  | 'target size'
   | 'token-embedding-type'
   | 'output-tensor-type';
 
@@ -325,7 +330,11 @@ export function buildPlan(model: GgufModel, options: PlanOptions): QuantPlan {
         reason = 'preset default';
         if (isQuantizedType(defaultType)) {
           const manual = patterns.find((p) => p.re.test(name));
-          if (manual) {
+          const chosen = options.typeChoices?.get(name);
+          if (chosen !== undefined) {
+            target = chosen;
+            reason = 'target size';
+          } else if (manual) {
             target = manual.type;
             reason = 'tensor-type override';
           } else if (!options.pure) {
@@ -373,7 +382,7 @@ export function buildPlan(model: GgufModel, options: PlanOptions): QuantPlan {
 
   checkFeasible(tensors, preset, { hasImatrixFile: imatrix !== undefined, dryRun: options.dryRun ?? false, allowRequantize: options.allowRequantize ?? false }, warnings);
 
-  const ftype = onlyCopy ? inputFtype(model.kvs, sorted) : preset.ftype;
+  const ftype = onlyCopy ? inputFtype(model.kvs, sorted) : options.fileType ?? preset.ftype;
   const kvs = outputKvs(model, options, ftype, imatrix, options.pruneLayers?.length ? pruner.blockCount() : undefined);
   const nFiles = options.keepSplit ? Math.max(1, ...tensors.map((t) => t.outputFile + 1)) : 1;
   const files: OutputFilePlan[] = [];
