@@ -15,14 +15,18 @@ export class UsageError extends Error {
 export interface QuantizePositionals {
   input: string;
   output: string | undefined;
-  type: string;
+  /** Undefined only when `typeOptional` (a target size or bpw was given) and none was named. */
+  type: string | undefined;
   threads: number | undefined;
 }
 
 /** `<input> [<output>] <type> [nthreads]`: when the argument after the input is a type, the
- * output is omitted (llama-quantize's rule). */
-export function parseQuantizePositionals(args: readonly string[]): QuantizePositionals {
-  if (args.length < 2) throw new UsageError('quantize needs an input file and a type, e.g. `quant-native quantize model-f16.gguf Q4_K_M`');
+ * output is omitted (llama-quantize's rule). With a target the type may be left out. */
+export function parseQuantizePositionals(args: readonly string[], typeOptional = false): QuantizePositionals {
+  if (typeOptional && (args.length === 1 || (args.length === 2 && !findPreset(args[1]!) && !looksLikeType(args[1]!)))) {
+    return { input: args[0]!, output: args[1], type: undefined, threads: undefined };
+  }
+  if (args.length < 2) throw new UsageError('quantize needs an input file and a type, e.g. `quant-native quantize model-f16.gguf Q4_K_M` (or a budget: --target-size 4GB)');
   const [input, second, ...rest] = args as [string, string, ...string[]];
   let output: string | undefined;
   let type: string;
@@ -61,6 +65,13 @@ function looksLikeType(arg: string): boolean {
 function unknownType(arg: string): UsageError {
   const near = nearest(arg, PRESET_NAMES);
   return new UsageError(`unknown type "${arg}"${near ? `: did you mean ${near}?` : ''} (\`quant-native presets\` lists them all)`);
+}
+
+/** --target-bpw X: bits per weight of the tensor data, in (0, 32]. */
+export function parseBitsPerWeight(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 32) throw new UsageError(`--target-bpw must be a number of bits per weight such as 3.8, got "${value}"`);
+  return n;
 }
 
 /** --threads N: a positive integer (undefined when the option is not given). */

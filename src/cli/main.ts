@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { dequantize, inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary } from '../api.js';
+import { dequantize, inspect, listPresets, quantize, type QuantizeOptions, type QuantizeSummary, type TargetSummary } from '../api.js';
+import { parseSize, type Target } from '../quant/target.js';
 import { convert, inspectFolder, type ConvertSummary, type InspectFolderResult, type OutType } from '../convert.js';
 import { supportedArchitectures } from '../hf/convert-plan.js';
 import { isModelFolder } from '../hf/tensor-source.js';
@@ -14,7 +15,7 @@ import { loadNative, nativeBindingPath, PACKAGE_ROOT, resolveSimd, type SimdName
 import { PRESETS, type PresetArg } from '../quant/presets.js';
 import { nearest } from '../suggest.js';
 import { writeSyntheticModel } from '../synthetic.js';
-import { UsageError, parseKvOverride, parseThreads, parsePruneLayers, parseQuantizePositionals, parseTensorType, readTensorTypeFile } from './args.js';
+import { UsageError, parseBitsPerWeight, parseKvOverride, parseThreads, parsePruneLayers, parseQuantizePositionals, parseTensorType, readTensorTypeFile } from './args.js';
 import { duration, humanBytes, mib, table } from './format.js';
 import { ProgressRenderer, pickProgressMode } from './progress.js';
 
@@ -57,15 +58,21 @@ interface QuantizeCliOptions {
   progress?: boolean;
   simd?: string;
   maxBufferSize?: string;
+  targetSize?: string;
+  targetBpw?: string;
 }
 
 function printSummary(s: QuantizeSummary): void {
+  const predicted = s.target !== undefined;
   const rows = s.tensors.map((t) => [
-    t.name, t.shape.join('x'), t.sourceType, t.type, t.action === 'copy' ? 'copied' : t.reason, `${mib(t.bytesIn)} -> ${mib(t.bytesOut)}`,
+    t.name, t.shape.join('x'), t.sourceType, t.type, t.action === 'copy' ? 'copied' : t.reason,
+    ...(predicted ? [t.predictedError === undefined ? '' : t.predictedError.toExponential(3)] : []), `${mib(t.bytesIn)} -> ${mib(t.bytesOut)}`,
   ]);
-  process.stdout.write(`${table(rows, ['tensor', 'shape', 'from', 'to', 'why', 'size'])}\n\n`);
+  const header = ['tensor', 'shape', 'from', 'to', 'why', ...(predicted ? ['predicted error'] : []), 'size'];
+  process.stdout.write(`${table(rows, header)}\n\n`);
   process.stdout.write(`model size: ${mib(s.bytesIn)} (${s.bitsPerWeightIn.toFixed(2)} bpw)\n`);
   process.stdout.write(`quant size: ${mib(s.bytesOut)} (${s.bitsPerWeightOut.toFixed(2)} bpw)\n`);
+  if (s.target) printTarget(s.target);
   if (s.fallbackCount > 0) {
     process.stdout.write(`warning: ${s.fallbackCount} of ${s.tensors.length} tensor(s) (${s.fallbackParameters.toLocaleString('en-US')} parameters) fell back to another type because their row length does not fit the preset's block size\n`);
   }
@@ -75,6 +82,15 @@ function printSummary(s: QuantizeSummary): void {
   for (const w of s.warnings) process.stdout.write(`warning: ${w}\n`);
   if (s.dryRun) process.stdout.write('dry run: nothing was written\n');
   else process.stdout.write(`wrote ${s.outputs.join(', ')} in ${duration(s.seconds)} (${s.simd}, ${s.threads} threads, ${humanBytes(s.bytesIn / Math.max(s.seconds, 1e-9))}/s)\n`);
+}
+
+function printTarget(t: TargetSummary): void {
+  const what = t.kind === 'bytes' ? `file size ${t.value} bytes (${humanBytes(t.value)})` : `${t.value} bits per weight (${t.budgetBytes} bytes of tensor data)`;
+  process.stdout.write(`target: ${what}; chosen: ${t.usedBytes} bytes, ${t.belowBytes} bytes (${(t.belowFraction * 100).toFixed(3)} %) below; ${t.chosenTensors} tensor types chosen, total predicted error ${t.predictedError.toExponential(4)}\n`);
+  process.stdout.write(`possible with these candidates: ${t.range.min} to ${t.range.max} bytes\n`);
+  if (t.leftOutWithoutImatrix.length > 0) {
+    process.stdout.write(`left out without an importance matrix: ${t.leftOutWithoutImatrix.join(', ')} (pass --imatrix to let them compete)\n`);
+  }
 }
 
 /** Runs a long job with Ctrl-C / SIGTERM turned into an abort; returns the exit code on a signal. */
@@ -142,14 +158,23 @@ function maxBufferSizeNotes(value: string | undefined): string[] {
   return ['--max-buffer-size has no effect here: quant-native streams every tensor in row chunks (set chunkBytes in the API to change their size)'];
 }
 
-function quantizeOptionsFrom(o: QuantizeCliOptions, pos: { input: string; output: string | undefined; type: string; threads: number | undefined }): QuantizeOptions {
+function targetFrom(o: QuantizeCliOptions): Target | undefined {
+  if (o.targetSize !== undefined && o.targetBpw !== undefined) throw new UsageError('--target-size and --target-bpw cannot be combined: give one budget');
+  if (o.targetSize !== undefined) return { bytes: parseSize(o.targetSize) };
+  if (o.targetBpw !== undefined) return { bitsPerWeight: parseBitsPerWeight(o.targetBpw) };
+  return undefined;
+}
+
+function quantizeOptionsFrom(o: QuantizeCliOptions, pos: { input: string; output: string | undefined; type: string | undefined; threads: number | undefined }): QuantizeOptions {
   if (o.includeWeights?.length && o.excludeWeights?.length) throw new UsageError('--include-weights and --exclude-weights cannot be combined');
+  const target = targetFrom(o);
   const tensorTypes = [...(o.tensorType ?? []).map(parseTensorType), ...(o.tensorTypeFile ? readTensorTypeFile(o.tensorTypeFile) : [])];
   const threads = parseThreads(o.threads) ?? pos.threads;
   return {
     input: pos.input,
     ...(pos.output !== undefined ? { output: pos.output } : {}),
-    preset: pos.type as PresetArg,
+    ...(pos.type !== undefined ? { preset: pos.type as PresetArg } : {}),
+    ...(target !== undefined ? { target } : {}),
     ...(o.imatrix !== undefined ? { imatrix: o.imatrix } : {}),
     includeWeights: o.includeWeights ?? [],
     excludeWeights: o.excludeWeights ?? [],
@@ -190,7 +215,9 @@ function addQuantizeOptions(c: Command): Command {
     .option('--prune-layers <list>', 'drop these layers, e.g. 20,21,22')
     .option('--keep-split', 'write one output shard per input shard')
     .option('--override-kv <key=type:value>', 'set metadata, TYPE one of int, float, bool, str (repeatable)', collect)
-    .option('--dry-run', 'print the plan (types, reasons, sizes) without writing anything')
+    .option('--target-size <size>', 'a file size to fill with the least error: each tensor gets the type that, over the model, loses least (4.2GB = 10^9 bytes, 3.9GiB or 3.9G = 2^30, 700MB, bytes); the type is then optional and limits the candidates to its family')
+    .option('--target-bpw <bits>', 'as --target-size, in bits per weight of the tensor data, e.g. 3.8')
+    .option('--dry-run', 'print the plan (types, reasons, sizes; with a target, each tensor\'s predicted error) without writing anything')
     .option('--max-buffer-size <MiB>', 'accepted for llama-quantize compatibility; no effect (quant-native always streams)')
     .option('-t, --threads <n>', 'worker threads (default: all cores)')
     .option('--simd <path>', 'force a kernel path: auto, scalar, avx2, avx512, neon (default: QUANT_NATIVE_SIMD or auto)')
@@ -242,9 +269,13 @@ Examples:
   $ quant-native quantize llama-3-8b-f16.gguf llama-3-8b-Q4_K_M.gguf Q4_K_M
   $ quant-native quantize --imatrix imatrix.gguf model-f16.gguf out.gguf IQ4_XS
   $ quant-native quantize --tensor-type attn_v=q8_0 --tensor-type ffn_down=q6_K in.gguf out.gguf Q4_K_M
-  $ quant-native quantize --json --no-progress in.gguf out.gguf Q8_0 | jq .bitsPerWeightOut`)
+  $ quant-native quantize --json --no-progress in.gguf out.gguf Q8_0 | jq .bitsPerWeightOut
+  $ quant-native quantize --target-size 4.2GB model-f16.gguf out.gguf          # least predicted error in 4.2 GB
+  $ quant-native quantize --target-bpw 3.8 --imatrix imatrix.gguf model-f16.gguf out.gguf
+  $ quant-native quantize --target-size 4GiB --dry-run model-f16.gguf out.gguf Q4_K_M   # K-quants only; print the choice`)
     .action(async (args: string[], o: QuantizeCliOptions) => {
-      exit.code = await runQuantize(quantizeOptionsFrom(o, parseQuantizePositionals(args)), { ...o, notes: maxBufferSizeNotes(o.maxBufferSize) });
+      const typeOptional = o.targetSize !== undefined || o.targetBpw !== undefined;
+      exit.code = await runQuantize(quantizeOptionsFrom(o, parseQuantizePositionals(args, typeOptional)), { ...o, notes: maxBufferSizeNotes(o.maxBufferSize) });
     });
 
   program.command('convert')

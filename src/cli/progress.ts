@@ -25,6 +25,7 @@ export class ProgressRenderer {
     const rate = elapsed > 0 ? p.bytesDone / elapsed : 0;
     const pct = `${(p.fraction * 100).toFixed(1).padStart(5)}%`;
     const eta = p.etaSeconds === undefined ? '--' : duration(p.etaSeconds);
+    const phase = p.phase === 'measuring' ? 'measuring ' : '';
     switch (this.mode) {
       case 'json':
         this.out.write(`${JSON.stringify({ event: 'progress', ...p, bytesPerSecond: Math.round(rate) })}\n`);
@@ -34,7 +35,7 @@ export class ProgressRenderer {
         const filled = Math.round(p.fraction * width);
         const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
         const name = p.tensorName.length > 28 ? `…${p.tensorName.slice(-27)}` : p.tensorName;
-        const line = `${bar} ${pct} [${p.tensorIndex + 1}/${p.tensorCount}] ${name.padEnd(28)} ${humanBytes(rate)}/s ETA ${eta}`;
+        const line = `${phase}${bar} ${pct} [${p.tensorIndex + 1}/${p.tensorCount}] ${name.padEnd(28)} ${humanBytes(rate)}/s ETA ${eta}`;
         this.err.write(`\r${line.slice(0, (this.err.columns ?? 120) - 1)}\x1b[K`);
         this.drawn = true;
         return;
@@ -43,7 +44,7 @@ export class ProgressRenderer {
         const now = performance.now();
         if (p.fraction < 1 && now - this.lastLine < 2000) return;
         this.lastLine = now;
-        this.err.write(`progress ${pct.trim()} tensor ${p.tensorIndex + 1}/${p.tensorCount} ${p.tensorName} ${humanBytes(rate)}/s eta ${eta}\n`);
+        this.err.write(`progress ${phase}${pct.trim()} tensor ${p.tensorIndex + 1}/${p.tensorCount} ${p.tensorName} ${humanBytes(rate)}/s eta ${eta}\n`);
         return;
       }
       case 'none':
