@@ -8,7 +8,7 @@ import { dequantizeRows, quantize, quantizeRows } from '../src/api.js';
 import { QuantNativeError } from '../src/errors.js';
 import { GgmlType } from '../src/ggml-types.js';
 import { loadNative, resolveSimd } from '../src/native.js';
-import { errorWeights, sampleStripes } from '../src/quant/measure.js';
+import { errorWeights, measureTensor, sampleStripes } from '../src/quant/measure.js';
 import { chooseOptions, parseSize, type KnapsackItem } from '../src/quant/target.js';
 import { writeSyntheticModel } from '../src/synthetic.js';
 import { runCli } from './helpers/cli.js';
@@ -82,22 +82,54 @@ describe('chooseOptions (the multiple-choice knapsack)', () => {
 
 describe('sampleStripes and errorWeights', () => {
   it('measures every row of a small tensor', () => {
-    expect(sampleStripes(256, 256, 256)).toEqual([{ first: 0, rows: 256 }]);
+    expect(sampleStripes(256, 256, 256)).toEqual({ stripes: [{ first: 0, rows: 256 }], lattice: 1 });
   });
   it('samples a large tensor in disjoint stripes that never cross a matrix (expert) boundary', () => {
-    const stripes = sampleStripes(8 * 14336, 4096, 14336);
+    const { stripes, lattice } = sampleStripes(8 * 14336, 4096, 14336);
     const sampled = stripes.reduce((s, x) => s + x.rows, 0);
     expect(sampled).toBeGreaterThanOrEqual(Math.ceil((1 << 20) / 4096));
     expect(sampled).toBeLessThan(8 * 14336);
-    for (let i = 0; i < stripes.length; i++) {
-      const s = stripes[i]!;
+    const sorted = [...stripes].sort((a, b) => a.first - b.first);
+    for (let i = 0; i < sorted.length; i++) {
+      const s = sorted[i]!;
       expect(Math.floor(s.first / 14336)).toBe(Math.floor((s.first + s.rows - 1) / 14336));
-      if (i > 0) expect(s.first).toBeGreaterThanOrEqual(stripes[i - 1]!.first + stripes[i - 1]!.rows);
+      if (i > 0) expect(s.first).toBeGreaterThanOrEqual(sorted[i - 1]!.first + sorted[i - 1]!.rows);
     }
+    // The lattice types' prefix still spans the tensor: from the first eighth to the last quarter.
+    const prefix = stripes.slice(0, lattice);
+    expect(Math.min(...prefix.map((x) => x.first))).toBeLessThan(8 * 14336 / 8);
+    expect(Math.max(...prefix.map((x) => x.first))).toBeGreaterThan(8 * 14336 * 0.7);
   });
   it('scales each matrix of the imatrix to mean 1 (zeros stay usable)', () => {
     const w = errorWeights(Float32Array.of(1, 3, 0, 0, 2, 6), 2)!;
     expect([...w]).toEqual([0.5, 1.5, 1, 1, 0.5, 1.5]);
+  });
+});
+
+describe('a sampled measurement predicts the whole tensor\'s error', () => {
+  const nPerRow = 256, nrows = 8192;
+  // Rows whose scale drifts along the tensor (as layers of real checkpoints do), so that where the
+  // sample falls matters.
+  const rng = new Rng(11);
+  const x = new Float32Array(nrows * nPerRow);
+  for (let r = 0; r < nrows; r++) {
+    const scale = 0.02 * (1 + 0.8 * Math.sin(r / 700)) * (r % 97 === 0 ? 4 : 1);
+    for (let j = 0; j < nPerRow; j++) x[r * nPerRow + j] = scale * rng.normal();
+  }
+  const info = { name: 'blk.0.ffn_up.weight', dims: [nPerRow, nrows], type: GgmlType.F32, offset: 0, nbytes: x.byteLength, fileIndex: 0, dataStart: 0 };
+  const plan = { name: info.name, source: info, dims: info.dims, sourceType: GgmlType.F32, targetType: GgmlType.F32, action: 'copy', reason: 'preset default', fallbackFrom: undefined,
+    category: 'FFN_UP', bytesIn: x.byteLength, bytesOut: x.byteLength, elements: x.length, imatrix: undefined, requiresImatrix: false, outputFile: 0 } as const;
+  const bytes = new Uint8Array(x.buffer);
+  const source = { read: async (_t: unknown, start: number, length: number, into: Uint8Array) => { into.set(bytes.subarray(start, start + length)); }, close: async () => undefined };
+
+  it.each([['q4_K', GgmlType.Q4_K], ['iq3_s (a quarter of each stripe)', GgmlType.IQ3_S]])('%s: within five percent of the error over every row', async (_name, type) => {
+    const native = loadNative();
+    const [predicted] = await measureTensor(plan, [type], { native, simd: resolveSimd(native), threads: 2, source, cancel: new Int32Array(1) });
+    const q = await quantizeRows(type, x, nPerRow, { threads: 2 });
+    const y = await dequantizeRows(type, q, nPerRow);
+    let full = 0;
+    for (let i = 0; i < x.length; i++) full += (x[i]! - y[i]!) ** 2;
+    expect(Math.abs(predicted! / full - 1)).toBeLessThan(0.05);
   });
 });
 

@@ -3,7 +3,7 @@
  * difference summed with the importance of each column. Each row's error is computed on its own, in
  * double, so the total does not depend on the thread count. */
 import { AbortError, QuantNativeError } from '../errors.js';
-import { rowBytes } from '../ggml-types.js';
+import { GgmlType, rowBytes } from '../ggml-types.js';
 import type { TensorSource } from '../engine/pipeline.js';
 import type { NativeAddon } from '../native.js';
 import type { TensorPlan } from './plan.js';
@@ -13,6 +13,10 @@ const MEASURE_ALL_ELEMENTS = 1 << 20;
 /** Of larger tensors, this share of the rows (at least MEASURE_ALL_ELEMENTS elements), in stripes. */
 const SAMPLE_SHARE = 1 / 32;
 const STRIPES = 16;
+/** The lattice types' searches run 10-30x slower than the K-quants': they measure the first quarter
+ * of each stripe only (still spread over the whole tensor). */
+const LATTICE_TYPES: ReadonlySet<number> = new Set([GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S]);
+const LATTICE_SHARE = 4;
 
 export interface MeasureContext {
   native: NativeAddon;
@@ -28,18 +32,25 @@ interface Stripe {
   rows: number;
 }
 
-/** The rows measured: all, or STRIPES runs spread evenly, none crossing a matrix (expert) boundary. */
-export function sampleStripes(nrows: number, ne0: number, rowsPerMatrix: number): Stripe[] {
+/** The rows measured: all, or STRIPES runs spread evenly, none crossing a matrix (expert) boundary.
+ * The first quarter of every stripe is listed first, so that a prefix of the list is itself spread
+ * over the tensor; `lattice` is how many runs of it the lattice types measure. */
+export function sampleStripes(nrows: number, ne0: number, rowsPerMatrix: number): { stripes: Stripe[]; lattice: number } {
   const wanted = Math.max(Math.ceil(MEASURE_ALL_ELEMENTS / ne0), Math.ceil(nrows * SAMPLE_SHARE));
-  if (wanted >= nrows) return splitAtMatrices({ first: 0, rows: nrows }, rowsPerMatrix);
+  if (wanted >= nrows) {
+    const all = splitAtMatrices({ first: 0, rows: nrows }, rowsPerMatrix);
+    return { stripes: all, lattice: all.length };
+  }
   const per = Math.ceil(wanted / STRIPES);
-  const stripes: Stripe[] = [];
+  const heads: Stripe[] = [], tails: Stripe[] = [];
   for (let g = 0; g < STRIPES; g++) {
     const first = Math.floor((g * nrows) / STRIPES);
-    const next = Math.floor(((g + 1) * nrows) / STRIPES);
-    stripes.push(...splitAtMatrices({ first, rows: Math.min(per, next - first) }, rowsPerMatrix));
+    const rows = Math.min(per, Math.floor(((g + 1) * nrows) / STRIPES) - first);
+    const head = Math.ceil(rows / LATTICE_SHARE);
+    heads.push(...splitAtMatrices({ first, rows: head }, rowsPerMatrix));
+    if (rows > head) tails.push(...splitAtMatrices({ first: first + head, rows: rows - head }, rowsPerMatrix));
   }
-  return stripes;
+  return { stripes: [...heads, ...tails], lattice: heads.length };
 }
 
 function splitAtMatrices(s: Stripe, rowsPerMatrix: number): Stripe[] {
@@ -71,7 +82,7 @@ export async function measureTensor(t: TensorPlan, types: readonly number[], ctx
   const ne0 = t.source.dims[0]!;
   const nrows = t.elements / ne0;
   const rowsPerMatrix = t.source.dims[1] ?? 1;
-  const stripes = sampleStripes(nrows, ne0, rowsPerMatrix);
+  const { stripes, lattice } = sampleStripes(nrows, ne0, rowsPerMatrix);
   const sampled = stripes.reduce((s, x) => s + x.rows, 0);
   const srcRow = rowBytes(t.sourceType, ne0)!;
   const input = Buffer.allocUnsafe(sampled * srcRow);
@@ -85,13 +96,16 @@ export async function measureTensor(t: TensorPlan, types: readonly number[], ctx
   const errors: number[] = [];
   for (const type of types) {
     throwIfAborted(ctx.signal);
-    const output = Buffer.allocUnsafe(sampled * rowBytes(type, ne0)!);
+    const own = LATTICE_TYPES.has(type) ? stripes.slice(0, lattice) : stripes;
+    const rowsHere = own.reduce((s, x) => s + x.rows, 0);
+    const output = Buffer.allocUnsafe(rowsHere * rowBytes(type, ne0)!);
     // One call for a single matrix; per stripe when the importance differs between experts.
-    const calls = t.imatrix && t.imatrix.length > ne0 ? stripes : [{ first: 0, rows: sampled }];
+    const perStripe = t.imatrix !== undefined && t.imatrix.length > ne0;
+    const calls = perStripe ? own : [{ first: 0, rows: rowsHere }];
     let row = 0;
     let overflow = false;
     for (const c of calls) {
-      const firstRow = calls === stripes ? c.first : 0;
+      const firstRow = perStripe ? c.first : 0;
       const r = await ctx.native.quantizeAsync({
         srcType: t.sourceType, dstType: type, nrows: c.rows, nPerRow: ne0,
         src: input.subarray(row * srcRow), dst: output.subarray(row * rowBytes(type, ne0)!), simd: ctx.simd, threads: ctx.threads,
@@ -108,8 +122,8 @@ export async function measureTensor(t: TensorPlan, types: readonly number[], ctx
       row += c.rows;
     }
     let sum = 0;
-    for (const e of rowErrors) sum += e;
-    errors.push(overflow ? Infinity : (sum * nrows) / sampled);
+    for (let r = 0; r < rowsHere; r++) sum += rowErrors[r]!;
+    errors.push(overflow ? Infinity : (sum * nrows) / rowsHere);
   }
   return errors;
 }
