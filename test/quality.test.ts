@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantize } from '../src/api.js';
 import type { PresetName } from '../src/quant/presets.js';
+import { logSoftmax } from './helpers/held-out.js';
 import { loadLlamaRuntime } from './helpers/llama-runtime.js';
 import { realModel, tempDir } from './helpers/models.js';
 
@@ -19,15 +20,6 @@ const TOKENS = 256;
 
 const tmp = tempDir('qn-quality-');
 afterAll(() => tmp.cleanup());
-
-function logSoftmax(l: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of l) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of l) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(l, (v) => v - lse);
-}
 
 interface Row { preset: string; bytes: number; bpw: number; kl: number; top1: number; ppl: number }
 

@@ -10,6 +10,10 @@ export interface LlamaRuntime {
   generate(model: string, prompt: string, nTokens: number): { text: string; firstLogits: Float32Array };
   /** Tokens of `text` (with BOS) and the logits after each of the first `maxTokens` of them, one decode at a time. */
   evaluate(model: string, text: string, maxTokens: number): { tokens: Int32Array; logits: Float32Array[] };
+  /** The model's tokens of `text`, with BOS. */
+  tokenize(model: string, text: string): Int32Array;
+  /** The logits after each of `tokens`, one decode at a time in a fresh context (at most 256 tokens). */
+  evaluateTokens(model: string, tokens: Int32Array): Float32Array[];
 }
 
 let cached: LlamaRuntime | undefined;
@@ -106,6 +110,12 @@ export function loadLlamaRuntime(): LlamaRuntime | undefined {
         const logits = Array.from(tokens, (t) => step(ctx, Int32Array.of(t), n));
         return { tokens, logits };
       });
+    },
+    tokenize(modelPath, text) {
+      return withContext(modelPath, (_ctx, vocab) => tokenizeText(vocab, text));
+    },
+    evaluateTokens(modelPath, tokens) {
+      return withContext(modelPath, (ctx, _vocab, n) => Array.from(tokens, (t) => step(ctx, Int32Array.of(t), n)));
     },
   };
   return cached;
