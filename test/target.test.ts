@@ -82,10 +82,10 @@ describe('chooseOptions (the multiple-choice knapsack)', () => {
 
 describe('sampleStripes and errorWeights', () => {
   it('measures every row of a small tensor', () => {
-    expect(sampleStripes(256, 256, 256)).toEqual({ stripes: [{ first: 0, rows: 256 }], lattice: 1 });
+    expect(sampleStripes(256, 256, 256, 512)).toEqual({ stripes: [{ first: 0, rows: 256 }], lattice: 1 });
   });
   it('samples a large tensor in disjoint stripes that never cross a matrix (expert) boundary', () => {
-    const { stripes, lattice } = sampleStripes(8 * 14336, 4096, 14336);
+    const { stripes, lattice } = sampleStripes(8 * 14336, 4096, 14336, 8192);
     const sampled = stripes.reduce((s, x) => s + x.rows, 0);
     expect(sampled).toBeGreaterThanOrEqual(Math.ceil((1 << 20) / 4096));
     expect(sampled).toBeLessThan(8 * 14336);
@@ -99,6 +99,10 @@ describe('sampleStripes and errorWeights', () => {
     const prefix = stripes.slice(0, lattice);
     expect(Math.min(...prefix.map((x) => x.first))).toBeLessThan(8 * 14336 / 8);
     expect(Math.max(...prefix.map((x) => x.first))).toBeGreaterThan(8 * 14336 * 0.7);
+  });
+  it('samples at most 32 MiB of a huge tensor (a 152k x 8192 F32 embedding)', () => {
+    const { stripes } = sampleStripes(152_064, 8192, 152_064, 8192 * 4);
+    expect(stripes.reduce((s, x) => s + x.rows, 0) * 8192 * 4).toBeLessThanOrEqual(32 << 20);
   });
   it('scales each matrix of the imatrix to mean 1 (zeros stay usable)', () => {
     const w = errorWeights(Float32Array.of(1, 3, 0, 0, 2, 6), 2)!;

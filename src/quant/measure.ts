@@ -13,6 +13,8 @@ const MEASURE_ALL_ELEMENTS = 1 << 20;
 /** Of larger tensors, this share of the rows (at least MEASURE_ALL_ELEMENTS elements), in stripes. */
 const SAMPLE_SHARE = 1 / 32;
 const STRIPES = 16;
+/** Input bytes sampled from one tensor at most, so memory stays bounded whatever the tensor's size. */
+const MAX_SAMPLE_BYTES = 32 << 20;
 /** The lattice types' searches run 10-30x slower than the K-quants': they measure the first quarter
  * of each stripe only (still spread over the whole tensor). */
 const LATTICE_TYPES: ReadonlySet<number> = new Set([GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S]);
@@ -35,8 +37,8 @@ interface Stripe {
 /** The rows measured: all, or STRIPES runs spread evenly, none crossing a matrix (expert) boundary.
  * The first quarter of every stripe is listed first, so that a prefix of the list is itself spread
  * over the tensor; `lattice` is how many runs of it the lattice types measure. */
-export function sampleStripes(nrows: number, ne0: number, rowsPerMatrix: number): { stripes: Stripe[]; lattice: number } {
-  const wanted = Math.max(Math.ceil(MEASURE_ALL_ELEMENTS / ne0), Math.ceil(nrows * SAMPLE_SHARE));
+export function sampleStripes(nrows: number, ne0: number, rowsPerMatrix: number, rowBytes: number): { stripes: Stripe[]; lattice: number } {
+  const wanted = Math.max(STRIPES, Math.min(Math.floor(MAX_SAMPLE_BYTES / rowBytes), Math.max(Math.ceil(MEASURE_ALL_ELEMENTS / ne0), Math.ceil(nrows * SAMPLE_SHARE))));
   if (wanted >= nrows) {
     const all = splitAtMatrices({ first: 0, rows: nrows }, rowsPerMatrix);
     return { stripes: all, lattice: all.length };
@@ -82,9 +84,9 @@ export async function measureTensor(t: TensorPlan, types: readonly number[], ctx
   const ne0 = t.source.dims[0]!;
   const nrows = t.elements / ne0;
   const rowsPerMatrix = t.source.dims[1] ?? 1;
-  const { stripes, lattice } = sampleStripes(nrows, ne0, rowsPerMatrix);
-  const sampled = stripes.reduce((s, x) => s + x.rows, 0);
   const srcRow = rowBytes(t.sourceType, ne0)!;
+  const { stripes, lattice } = sampleStripes(nrows, ne0, rowsPerMatrix, srcRow);
+  const sampled = stripes.reduce((s, x) => s + x.rows, 0);
   const input = Buffer.allocUnsafe(sampled * srcRow);
   let at = 0;
   for (const s of stripes) {
