@@ -1,5 +1,6 @@
 // One measured run in its own process, so peak RSS and CPU time are its own:
-//   node bench/child.mjs ours|convert|llama|io|read|write|kernel <input> <output> <preset> <threads>
+//   node bench/child.mjs ours|target|convert|llama|io|read|write|kernel <input> <output> <preset> <threads>
+// (target: <preset> is the target file size in bytes)
 // (input may be a Hugging Face folder for ours, convert and io). read, write and kernel time the
 // pipeline's serial stages alone: its positional reads of the input in 32 MiB chunks, its writer
 // writing <preset>'s output size (with the writer's syncs and rename), and one thread of <preset>'s
@@ -19,6 +20,9 @@ const t0 = performance.now();
 if (mode === 'ours') {
   const { quantize } = await import(join(root, 'dist', 'index.js'));
   await quantize({ input, output, preset, threads, force: true });
+} else if (mode === 'target') {
+  const { quantize } = await import(join(root, 'dist', 'index.js'));
+  await quantize({ input, output, target: { bytes: Number(preset) }, threads, force: true });
 } else if (mode === 'convert') {
   const { convert } = await import(join(root, 'dist', 'index.js'));
   await convert({ input, output, threads, force: true });

@@ -78,6 +78,21 @@ if (process.env.BENCH_DOUBLE !== '0') {
   rmSync(join(cache, 'rss-large.gguf'), { force: true });
 }
 
+if (process.env.BENCH_TARGET !== '0') {
+  // --target-size at Q4_K_M's size: measuring every candidate type on every tensor, then writing.
+  const presetOut = join(cache, 'target-preset.gguf'), targetOut = join(cache, 'target-size.gguf');
+  const p1 = run('ours', input, presetOut, 'Q4_K_M');
+  const size = statSync(presetOut).size;
+  const t1 = run('target', input, targetOut, String(size));
+  const p2 = run('ours', input, presetOut, 'Q4_K_M');
+  const t2 = run('target', input, targetOut, String(size));
+  const pw = Math.min(p1.wall, p2.wall), tw = Math.min(t1.wall, t2.wall);
+  console.log(`
+--target-size ${size} (Q4_K_M's size): ${tw.toFixed(2)} s against the preset's ${pw.toFixed(2)} s: ${(tw / pw).toFixed(2)}x (target 3x); CPU ${Math.min(t1.cpu, t2.cpu).toFixed(1)} s; peak RSS ${mib(Math.max(t1.rss, t2.rss))}; file ${statSync(targetOut).size} bytes`);
+  rmSync(presetOut, { force: true });
+  rmSync(targetOut, { force: true });
+}
+
 if (process.env.BENCH_STAGES !== '0') {
   // The stages that run on one thread whatever the thread count, each alone, against one thread of
   // the Q4_K kernel (F16 input): a machine with N cores is held back once one of them is below N times that.
