@@ -1,7 +1,7 @@
 /** --target-size / --target-bpw: the budget's parsing, the knapsack's properties, the native error
  * measurement against dequantize(quantize(x)), and whole runs on generated models: the file is never
  * larger than the target, its size is the one predicted, and the bytes do not depend on the threads. */
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dequantizeRows, quantize, quantizeRows } from '../src/api.js';
@@ -212,6 +212,20 @@ describe('quantize with a target', () => {
     expect(chosen.reduce((x, t) => x + t.predictedError!, 0)).toBeCloseTo(s.target!.predictedError, 8);
     expect(s.target!.leftOutWithoutImatrix).toEqual([]);
     expect(s.outputs).toEqual([]);
+  });
+
+  it('an abort while measuring rejects with AbortError and writes nothing', async () => {
+    const out = join(tmp.dir, 'aborted.gguf');
+    const controller = new AbortController();
+    const phases: string[] = [];
+    const run = quantize({
+      input: model, output: out, target: { bytes: q4Size }, imatrix: imatrixPath, signal: controller.signal,
+      onProgress: (p) => { phases.push(p.phase ?? 'writing'); if (p.phase === 'measuring') controller.abort(); },
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(phases[0]).toBe('measuring');
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('aborted'))).toEqual([]);
   });
 
   it('a target below the smallest file names the achievable range', async () => {

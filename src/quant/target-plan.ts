@@ -82,7 +82,8 @@ export async function buildTargetPlan(model: GgufModel, options: TargetPlanOptio
     free.push({ plan: t, candidates: c.candidates });
   }
 
-  const fixed = base.tensors.filter((t) => !free.some((f) => f.plan === t));
+  const freePlans = new Set(free.map((f) => f.plan));
+  const fixed = base.tensors.filter((t) => !freePlans.has(t));
   const target = options.target;
   const meta = 'bytes' in target
     ? base.files.reduce((s, f) => s + encodeGgufMeta(f.kvs, f.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.targetType, nbytes: t.bytesOut }))).length, 0)
