@@ -244,7 +244,9 @@ const QUANTIZE_OPTIONS: Record<keyof QuantizeOptions, Check> = {
 
 /** Quantizes a GGUF model as llama-quantize does, byte for byte. */
 export async function quantize(options: QuantizeOptions): Promise<QuantizeSummary> {
-  validateOptions('quantize', options, QUANTIZE_OPTIONS, options.target === undefined ? ['input', 'preset'] : ['input']);
+  // A target makes the preset optional; validateOptions reports a missing or wrong options object.
+  const withTarget = typeof options === 'object' && options !== null && options.target !== undefined;
+  validateOptions('quantize', options, QUANTIZE_OPTIONS, withTarget ? ['input'] : ['input', 'preset']);
   return runQuantize(options.preset === undefined ? options : { ...options, preset: String(options.preset) as PresetArg });
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantize } from '../src/api.js';
 import type { PresetName } from '../src/quant/presets.js';
-import { logSoftmax } from './helpers/held-out.js';
+import { logSoftmax, scorePositions, statsOf } from './helpers/held-out.js';
 import { loadLlamaRuntime } from './helpers/llama-runtime.js';
 import { realModel, tempDir } from './helpers/models.js';
 
@@ -55,21 +55,10 @@ describe.runIf(runtime && f32 && textFile)('quality of every preset on tiny256 (
         const out = join(tmp.dir, `${preset}.gguf`);
         const s = await quantize({ input: f32!, output: out, preset, force: true });
         const q = runtime!.evaluate(out, text, TOKENS);
-        let kl = 0, agree = 0, nll = 0;
-        const n = q.tokens.length - 1;
-        for (let i = 0; i < n; i++) {
-          const p = refLp[i]!, lq = logSoftmax(q.logits[i]!);
-          let k = 0, ap = 0, aq = 0;
-          for (let t = 0; t < p.length; t++) {
-            k += Math.exp(p[t]!) * (p[t]! - lq[t]!);
-            if (p[t]! > p[ap]!) ap = t;
-            if (lq[t]! > lq[aq]!) aq = t;
-          }
-          kl += k;
-          agree += ap === aq ? 1 : 0;
-          nll -= lq[q.tokens[i + 1]!]!;
-        }
-        const row = { preset, bytes: s.bytesOut, bpw: s.bitsPerWeightOut, kl: kl / n, top1: (100 * agree) / n, ppl: Math.exp(nll / n) };
+        const sums = { kl: 0, agree: 0, nll: 0, n: 0 };
+        scorePositions(sums, refLp, q.logits, q.tokens);
+        const { kl, top1, perplexity } = statsOf(sums);
+        const row = { preset, bytes: s.bytesOut, bpw: s.bitsPerWeightOut, kl, top1, ppl: perplexity };
         rows.set(preset, row);
         expect(Number.isFinite(row.ppl)).toBe(true);
         expect(row.kl).toBeGreaterThanOrEqual(0);

@@ -40,24 +40,33 @@ export function referenceLogProbs(rt: LlamaRuntime, model: string, chunks: reado
   return chunks.map((c) => rt.evaluateTokens(model, c).slice(0, -1).map(logSoftmax));
 }
 
+/** Sums over the positions of one sequence: KL(reference || model), same top-1, negative log-likelihood of the next token. */
+export interface PositionSums { kl: number; agree: number; nll: number; n: number }
+
+/** Adds positions 0 .. tokens.length - 2 of one evaluated sequence to `sums`. */
+export function scorePositions(sums: PositionSums, ref: readonly Float64Array[], logits: readonly Float32Array[], tokens: Int32Array): void {
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const p = ref[i]!, lq = logSoftmax(logits[i]!);
+    let k = 0, ap = 0, aq = 0;
+    for (let t = 0; t < p.length; t++) {
+      k += Math.exp(p[t]!) * (p[t]! - lq[t]!);
+      if (p[t]! > p[ap]!) ap = t;
+      if (lq[t]! > lq[aq]!) aq = t;
+    }
+    sums.kl += k;
+    sums.agree += ap === aq ? 1 : 0;
+    sums.nll -= lq[tokens[i + 1]!]!;
+    sums.n++;
+  }
+}
+
+export function statsOf(s: PositionSums): QualityStats {
+  return { kl: s.kl / s.n, top1: (100 * s.agree) / s.n, perplexity: Math.exp(s.nll / s.n), tokens: s.n };
+}
+
 /** KL, top-1 agreement and perplexity of `model` against the reference, over every position but each chunk's last. */
 export function qualityAgainst(rt: LlamaRuntime, model: string, chunks: readonly Int32Array[], ref: readonly Float64Array[][]): QualityStats {
-  let kl = 0, agree = 0, nll = 0, n = 0;
-  chunks.forEach((chunk, c) => {
-    const logits = rt.evaluateTokens(model, chunk);
-    for (let i = 0; i + 1 < chunk.length; i++) {
-      const p = ref[c]![i]!, lq = logSoftmax(logits[i]!);
-      let k = 0, ap = 0, aq = 0;
-      for (let t = 0; t < p.length; t++) {
-        k += Math.exp(p[t]!) * (p[t]! - lq[t]!);
-        if (p[t]! > p[ap]!) ap = t;
-        if (lq[t]! > lq[aq]!) aq = t;
-      }
-      kl += k;
-      agree += ap === aq ? 1 : 0;
-      nll -= lq[chunk[i + 1]!]!;
-      n++;
-    }
-  });
-  return { kl: kl / n, top1: (100 * agree) / n, perplexity: Math.exp(nll / n), tokens: n };
+  const sums = { kl: 0, agree: 0, nll: 0, n: 0 };
+  chunks.forEach((chunk, c) => scorePositions(sums, ref[c]!, rt.evaluateTokens(model, chunk), chunk));
+  return statsOf(sums);
 }
