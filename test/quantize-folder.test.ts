@@ -46,6 +46,14 @@ describe.runIf(HF_DIR && oracle)('quantize(folder) equals convert + llama_model_
       expect(readFileSync(mine).equals(readFileSync(theirs))).toBe(true);
     });
   }
+  it('qwen3moe: a target size reads the folder as its converted file (same choice, same bytes)', async () => {
+    const { folder, gguf } = await fixture('qwen3moe');
+    const fromFolder = join(tmp.dir, 'target-folder.gguf'), fromGguf = join(tmp.dir, 'target-gguf.gguf');
+    const a = await quantize({ input: folder, output: fromFolder, target: { bitsPerWeight: 5.5 }, threads: 2 });
+    await quantize({ input: gguf, output: fromGguf, target: { bitsPerWeight: 5.5 }, threads: 2 });
+    expect(a.target!.chosenTensors).toBeGreaterThan(0);
+    expect(readFileSync(fromFolder).equals(readFileSync(fromGguf))).toBe(true);
+  });
   for (const name of ['llama-spm', 'mistral', 'mixtral']) {
     it(`${name}: IQ2_XS with an importance matrix`, async () => {
       const { folder, gguf } = await fixture(name);
