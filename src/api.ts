@@ -204,6 +204,7 @@ function targetSummary(o: TargetOutcome): TargetSummary {
 function summarize(options: QuantizeOptions, plan: QuantPlan, run: RunFacts): QuantizeSummary {
   const fallbackParameters = plan.tensors.filter((t) => t.fallbackFrom !== undefined).reduce((s, t) => s + t.elements, 0);
   const predicted = new Map(run.target?.choices.map((c) => [c.name, c.error]));
+  const uniform = new Set(run.target?.choices.filter((c) => c.uniform).map((c) => c.name));
   return {
     input: options.input,
     outputs: run.outputs,
@@ -211,7 +212,8 @@ function summarize(options: QuantizeOptions, plan: QuantPlan, run: RunFacts): Qu
     fileType: plan.ftype,
     tensors: plan.tensors.map((t) => ({
       name: t.name, shape: [...t.dims], sourceType: ggmlTypeName(t.sourceType), type: ggmlTypeName(t.targetType), action: t.action,
-      reason: t.fallbackFrom !== undefined ? `fallback: row length ${t.dims[0]} does not fit ${ggmlTypeName(t.fallbackFrom)}` : t.reason,
+      reason: t.fallbackFrom !== undefined ? `fallback: row length ${t.dims[0]} does not fit ${ggmlTypeName(t.fallbackFrom)}`
+        : uniform.has(t.name) ? `${t.reason}, uniform importance` : t.reason,
       fallbackFrom: t.fallbackFrom !== undefined ? ggmlTypeName(t.fallbackFrom) : undefined,
       bytesIn: t.bytesIn, bytesOut: t.bytesOut,
       ...(predicted.has(t.name) ? { predictedError: predicted.get(t.name)! } : {}),

@@ -9,15 +9,19 @@ import type { NativeAddon } from '../native.js';
 import type { TensorPlan } from './plan.js';
 
 /** Rows of a tensor with at most this many elements are all measured. */
-const MEASURE_ALL_ELEMENTS = 1 << 20;
+const MEASURE_ALL_ELEMENTS = 1 << 19;
 /** Of larger tensors, this share of the rows (at least MEASURE_ALL_ELEMENTS elements), in stripes. */
-const SAMPLE_SHARE = 1 / 32;
+const SAMPLE_SHARE = 1 / 64;
 const STRIPES = 16;
 /** Input bytes sampled from one tensor at most, so memory stays bounded whatever the tensor's size. */
 const MAX_SAMPLE_BYTES = 32 << 20;
 /** The lattice types' searches run 10-30x slower than the K-quants': they measure the first quarter
  * of each stripe only (still spread over the whole tensor). */
 const LATTICE_TYPES: ReadonlySet<number> = new Set([GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S]);
+
+export function isLatticeType(type: number): boolean {
+  return LATTICE_TYPES.has(type);
+}
 const LATTICE_SHARE = 4;
 
 export interface MeasureContext {
@@ -79,8 +83,14 @@ export function errorWeights(imatrix: Float32Array | undefined, ne0: number): Fl
   return w;
 }
 
-/** Predicted error of the whole tensor in each of `types` (Infinity where the type's scales overflow). */
-export async function measureTensor(t: TensorPlan, types: readonly number[], ctx: MeasureContext): Promise<number[]> {
+/** A way to quantize a tensor: its type, and whether to use uniform importance where it has none. */
+export interface MeasuredVariant {
+  type: number;
+  uniform: boolean;
+}
+
+/** Predicted error of the whole tensor in each variant (Infinity where the type's scales overflow). */
+export async function measureTensor(t: TensorPlan, variants: readonly MeasuredVariant[], ctx: MeasureContext): Promise<number[]> {
   const ne0 = t.source.dims[0]!;
   const nrows = t.elements / ne0;
   const rowsPerMatrix = t.source.dims[1] ?? 1;
@@ -94,10 +104,12 @@ export async function measureTensor(t: TensorPlan, types: readonly number[], ctx
     at += s.rows * srcRow;
   }
   const weights = errorWeights(t.imatrix, ne0);
+  const uniform = t.imatrix ? undefined : new Float32Array(ne0).fill(1);
   const rowErrors = new Float64Array(sampled);
   const errors: number[] = [];
-  for (const type of types) {
+  for (const { type, uniform: useUniform } of variants) {
     throwIfAborted(ctx.signal);
+    const imatrix = t.imatrix ?? (useUniform ? uniform : undefined);
     const own = LATTICE_TYPES.has(type) ? stripes.slice(0, lattice) : stripes;
     const rowsHere = own.reduce((s, x) => s + x.rows, 0);
     const output = Buffer.allocUnsafe(rowsHere * rowBytes(type, ne0)!);
@@ -111,7 +123,7 @@ export async function measureTensor(t: TensorPlan, types: readonly number[], ctx
       const r = await ctx.native.quantizeAsync({
         srcType: t.sourceType, dstType: type, nrows: c.rows, nPerRow: ne0,
         src: input.subarray(row * srcRow), dst: output.subarray(row * rowBytes(type, ne0)!), simd: ctx.simd, threads: ctx.threads,
-        imatrix: t.imatrix, firstRow, rowsPerMatrix, cancel: ctx.cancel,
+        imatrix, firstRow, rowsPerMatrix, cancel: ctx.cancel,
         rowErrors: rowErrors.subarray(row, row + c.rows), errorWeights: weights,
       });
       if (r.cancelled) throwIfAborted(ctx.signal);

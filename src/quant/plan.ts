@@ -59,6 +59,9 @@ export interface PlanOptions extends RuleOptions {
   typeChoices?: ReadonlyMap<string, number>;
   /** general.file_type to write instead of the preset's. */
   fileType?: number;
+  /** Tensors (by output name) without importance data to quantize with uniform importance (all 1), which
+   * takes the kernels' importance-weighted search: a target run picks it where it measured less error. */
+  uniformImportance?: ReadonlySet<string>;
 }
 
 export type Reason =
@@ -373,6 +376,7 @@ export function buildPlan(model: GgufModel, options: PlanOptions): QuantPlan {
         });
       }
     }
+    if (im === undefined && action === 'quantize' && options.uniformImportance?.has(name)) im = new Float32Array(ne0 * ne2).fill(1);
     tensors.push({
       name, source: t, dims: t.dims.slice(0, nDims), sourceType: t.type, targetType: target, action, reason, fallbackFrom,
       category, bytesIn: t.nbytes, bytesOut: out * (elements / ne0), elements, imatrix: im,
