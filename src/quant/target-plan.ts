@@ -6,7 +6,7 @@ import { GgmlType, ggmlTypeName, rowBytes } from '../ggml-types.js';
 import { GGUF_DEFAULT_ALIGNMENT, padTo } from '../gguf/format.js';
 import type { GgufModel } from '../gguf/model.js';
 import { encodeGgufMeta } from '../gguf/writer.js';
-import { measureTensor, type MeasureContext } from './measure.js';
+import { isLatticeType, measureTensor, type MeasureContext } from './measure.js';
 import { buildPlan, resolvePreset, type PlanOptions, type QuantPlan, type TensorPlan } from './plan.js';
 import { PRESETS, type Preset } from './presets.js';
 import type { Category } from './rules.js';
@@ -15,12 +15,14 @@ import { candidateFamily, chooseOptions, targetFtype, tensorCandidates, type Tar
 export interface TargetTensorChoice {
   name: string;
   type: number;
+  /** Quantized with uniform importance (no importance data, and that search measured less error). */
+  uniform: boolean;
   bytes: number;
   /** Predicted error of the chosen type: its importance-weighted squared error (extrapolated from the rows
    * measured) times the sensitivity of the tensor's role. */
   error: number;
   /** Every candidate measured, smallest first. */
-  candidates: { type: number; bytes: number; error: number }[];
+  candidates: { type: number; uniform: boolean; bytes: number; error: number }[];
 }
 
 export interface TargetOutcome {
@@ -97,40 +99,47 @@ export async function buildTargetPlan(model: GgufModel, options: TargetPlanOptio
   const f16 = fixedCost + free.reduce((s, f) => s + costOf(rowBytes(GgmlType.F16, f.plan.source.dims[0]!)! * (f.plan.elements / f.plan.source.dims[0]!), target), 0);
   checkRange(target, budgetBytes, range, f16, base.elements, leftOut.size > 0);
 
-  const errors: number[][] = [];
-  const bytesTotal = free.reduce((s, f) => s + f.plan.bytesIn, 0);
-  let bytesBefore = 0;
-  for (let i = 0; i < free.length; i++) {
-    const f = free[i]!;
-    options.onMeasured?.(i, free.length, f.plan.name, bytesBefore, bytesTotal);
-    const measured = await measureTensor(f.plan, f.candidates.map((c) => c.type), ctx);
-    errors.push(measured.map((e) => e * SENSITIVITY[f.plan.category]));
-    bytesBefore += f.plan.bytesIn;
-  }
-  options.onMeasured?.(free.length, free.length, free.at(-1)?.plan.name ?? '', bytesTotal, bytesTotal);
-
-  // A type whose scales overflow on a tensor is no candidate for it.
-  const measured = free.map((f, i) => {
-    const finite = f.candidates.map((c, k) => ({ ...c, error: errors[i]![k]! })).filter((c) => Number.isFinite(c.error));
-    if (finite.length === 0) {
-      throw new QuantNativeError('E_QUANTIZED_INVALID', `tensor ${f.plan.name}: every candidate type overflows its scales`, {
-        hint: 'the weights are too large for the quantized types (F16 scales overflow above 65504); fix this tensor\'s type with --tensor-type',
-      });
+  // Two passes: the fast types everywhere, then the lattice types (10-30x slower to measure) only where
+  // they could change the choice: from the next fast type below the first pass's choice upwards.
+  const errors: (number | undefined)[][] = free.map((f) => f.candidates.map(() => undefined));
+  const bytesTotal = 2 * free.reduce((s, f) => s + f.plan.bytesIn, 0);
+  let bytesBefore = 0, index = 0;
+  const measurePass = async (wanted: readonly number[][]): Promise<void> => {
+    for (let i = 0; i < free.length; i++) {
+      const f = free[i]!;
+      options.onMeasured?.(index++, 2 * free.length, f.plan.name, bytesBefore, bytesTotal);
+      bytesBefore += f.plan.bytesIn;
+      if (wanted[i]!.length === 0) continue;
+      const e = await measureTensor(f.plan, wanted[i]!.map((k) => f.candidates[k]!), ctx);
+      wanted[i]!.forEach((k, j) => { errors[i]![k] = e[j]! * SENSITIVITY[f.plan.category]; });
     }
-    return finite;
-  });
-  const pick = chooseOptions(measured.map((m) => ({ options: m.map((c) => ({ bytes: costOf(c.bytes, target), error: c.error })) })), budgetBytes - fixedCost);
-  if (pick === undefined) throw tooSmall(target, range, base.elements, leftOut.size > 0);
+  };
+  const indices = (f: FreeTensor, keep: (c: TensorCandidate) => boolean): number[] => f.candidates.flatMap((c, k) => (keep(c) ? [k] : []));
+  await measurePass(free.map((f) => indices(f, (c) => !isLatticeType(c.type))));
+  const first = solve(free, errors, target, budgetBytes - fixedCost);
+  await measurePass(free.map((f, i) => {
+    const chosen = first?.[i]?.bytes;
+    const below = chosen === undefined ? -Infinity
+      : Math.max(-Infinity, ...f.candidates.filter((c, k) => errors[i]![k] !== undefined && c.bytes < chosen).map((c) => c.bytes));
+    return indices(f, (c) => isLatticeType(c.type) && c.bytes >= below);
+  }));
+  options.onMeasured?.(2 * free.length, 2 * free.length, free.at(-1)?.plan.name ?? '', bytesTotal, bytesTotal);
+  const picked = solve(free, errors, target, budgetBytes - fixedCost);
+  if (picked === undefined) throw tooSmall(target, range, base.elements, leftOut.size > 0);
+  const measured = measuredCandidates(free, errors);
 
   const choices: TargetTensorChoice[] = free.map((f, i) => {
-    const chosen = measured[i]![pick[i]!]!;
-    return { name: f.plan.name, type: chosen.type, bytes: chosen.bytes, error: chosen.error, candidates: measured[i]! };
+    const chosen = picked[i]!;
+    return { name: f.plan.name, type: chosen.type, uniform: chosen.uniform, bytes: chosen.bytes, error: chosen.error, candidates: measured[i]! };
   });
   const elementsByType = new Map<number, number>();
   for (const [i, c] of choices.entries()) elementsByType.set(c.type, (elementsByType.get(c.type) ?? 0) + free[i]!.plan.elements);
   const fileType = targetFtype(preset, elementsByType);
   const presetName = preset?.name ?? PRESETS.find((p) => p.ftype === fileType)!.name;
-  const plan = buildPlan(model, { ...options, preset: presetName, typeChoices: new Map(choices.map((c) => [c.name, c.type])), fileType });
+  const plan = buildPlan(model, {
+    ...options, preset: presetName, typeChoices: new Map(choices.map((c) => [c.name, c.type])), fileType,
+    uniformImportance: new Set(choices.filter((c) => c.uniform).map((c) => c.name)),
+  });
   return {
     plan,
     outcome: {
@@ -141,6 +150,28 @@ export async function buildTargetPlan(model: GgufModel, options: TargetPlanOptio
       leftOutWithoutImatrix: [...leftOut].map(ggmlTypeName),
     },
   };
+}
+
+/** Each tensor's measured candidates: a type whose scales overflow on it is none, and of a type's two
+ * searches the one that lost less stays. */
+function measuredCandidates(free: readonly FreeTensor[], errors: readonly (number | undefined)[][]): (TensorCandidate & { error: number })[][] {
+  return free.map((f, i) => {
+    const all = f.candidates.flatMap((c, k) => (errors[i]![k] === undefined ? [] : [{ ...c, error: errors[i]![k]! }]));
+    const kept = all.filter((c, k) => Number.isFinite(c.error) && !all.some((o, j) => j !== k && o.type === c.type && (o.error < c.error || (o.error === c.error && j < k))));
+    if (kept.length === 0) {
+      throw new QuantNativeError('E_QUANTIZED_INVALID', `tensor ${f.plan.name}: every candidate type overflows its scales`, {
+        hint: 'the weights are too large for the quantized types (F16 scales overflow above 65504); fix this tensor\'s type with --tensor-type',
+      });
+    }
+    return kept;
+  });
+}
+
+/** The knapsack over what has been measured: the chosen candidate of each tensor, or undefined when it does not fit. */
+function solve(free: readonly FreeTensor[], errors: readonly (number | undefined)[][], target: Target, budget: number): (TensorCandidate & { error: number })[] | undefined {
+  const measured = measuredCandidates(free, errors);
+  const pick = chooseOptions(measured.map((m) => ({ options: m.map((c) => ({ bytes: costOf(c.bytes, target), error: c.error })) })), budget);
+  return pick?.map((k, i) => measured[i]![k]!);
 }
 
 function describeTarget(target: Target, n: number, elements: number): string {
