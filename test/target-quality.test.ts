@@ -21,8 +21,9 @@ const imatrixFile = realModel('tiny256-imatrix.gguf');
 const PRESETS: PresetName[] = ['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K'];
 const CHUNKS = 32;
 const MAX_RATIO = 0.85;
-/** Measured short of MAX_RATIO (see the README): asserted as a known gap, so that reaching it is noticed. */
-const KNOWN_SHORT = new Set(['Q5_K_M without imatrix']);
+/** Measured short of MAX_RATIO (0.851 on 2026-12-04, see the README): held to a looser bound, named in the
+ * test's title, until the predicted errors are good enough at that size. */
+const KNOWN_SHORT: Readonly<Record<string, number>> = { 'Q5_K_M without imatrix': 0.9 };
 
 const tmp = tempDir('qn-target-quality-');
 afterAll(() => tmp.cleanup());
@@ -70,8 +71,8 @@ describe.runIf(runtime && f32 && textFile && imatrixFile)('--target-size beats t
   for (const withImatrix of [false, true]) {
     for (const preset of PRESETS) {
       const label = `${preset} ${withImatrix ? 'with' : 'without'} imatrix`;
-      const test = KNOWN_SHORT.has(label) ? it.fails : it;
-      test(`${label}: no larger, mean KL <= ${MAX_RATIO}x the preset's${KNOWN_SHORT.has(label) ? ' (known short)' : ''}`, async () => {
+      const bound = KNOWN_SHORT[label] ?? MAX_RATIO;
+      it(`${label}: no larger, mean KL <= ${bound}x the preset's${bound !== MAX_RATIO ? ` (known short of ${MAX_RATIO})` : ''}`, async () => {
         const im = withImatrix ? { imatrix: imatrixFile! } : {};
         const presetOut = join(tmp.dir, `${preset}-${withImatrix}.gguf`);
         const p = await quantize({ input: f32!, output: presetOut, preset, ...im });
@@ -83,7 +84,7 @@ describe.runIf(runtime && f32 && textFile && imatrixFile)('--target-size beats t
         results.set(label, { label, preset: pq, target: tq });
         expect(tq.tokens).toBeGreaterThanOrEqual(8000);
         expect(tq.bytes).toBeLessThanOrEqual(bytes);
-        expect(tq.kl / pq.kl).toBeLessThanOrEqual(MAX_RATIO);
+        expect(tq.kl / pq.kl).toBeLessThanOrEqual(bound);
       }, 180_000);
     }
   }
