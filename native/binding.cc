@@ -185,6 +185,36 @@ struct QuantizeJob {
   }
 };
 
+// Weights laid out n_per_row per matrix (expert), as the imatrix and the error weights are: absent, or
+// checked to cover every row of the job.
+struct MatrixWeights {
+  const float *data = nullptr;
+  int64_t count = 0;
+};
+
+MatrixWeights GetMatrixWeights(const Napi::Env &env, const Napi::Value &v, const std::string &name, const QuantizeJob &job) {
+  if (v.IsUndefined() || v.IsNull()) return {};
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(env, name + " must be a Float32Array");
+  }
+  auto fa = v.As<Napi::Float32Array>();
+  const size_t len = fa.ElementLength();
+  if (len == 0 || len % static_cast<size_t>(job.n_per_row) != 0) {
+    throw Napi::RangeError::New(env, name + " length " + std::to_string(len) + " is not a multiple of the row length " +
+                                         std::to_string(job.n_per_row));
+  }
+  const int64_t count = static_cast<int64_t>(len / static_cast<size_t>(job.n_per_row));
+  if (count > 1) {
+    if (job.rows_per_matrix == 0) throw Napi::RangeError::New(env, "rowsPerMatrix is required with several matrices");
+    const int64_t last = (job.first_row + job.nrows - 1) / job.rows_per_matrix;
+    if (job.nrows > 0 && last >= count) {
+      throw Napi::RangeError::New(env, name + " covers " + std::to_string(count) + " matrices, row " +
+                                           std::to_string(job.first_row + job.nrows - 1) + " needs matrix " + std::to_string(last));
+    }
+  }
+  return {fa.Data(), count};
+}
+
 // Parses and checks the options object shared by the sync and async quantize calls.
 void ParseQuantize(const Napi::Env &env, const Napi::Object &o, QuantizeJob &job, Bytes &src, Bytes &dst) {
   job.src_type = static_cast<int>(GetInt(env, o, "srcType", 0, QN_TYPE_COUNT - 1));
@@ -221,36 +251,14 @@ void ParseQuantize(const Napi::Env &env, const Napi::Object &o, QuantizeJob &job
   job.src = src.data;
   job.dst = dst.data;
 
-  Napi::Value im = o.Get("imatrix");
-  if (!im.IsUndefined() && !im.IsNull()) {
-    if (!im.IsTypedArray() || im.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-      throw Napi::TypeError::New(env, "imatrix must be a Float32Array");
-    }
-    auto fa = im.As<Napi::Float32Array>();
-    const size_t len = fa.ElementLength();
-    if (len == 0 || len % static_cast<size_t>(job.n_per_row) != 0) {
-      throw Napi::RangeError::New(env, "imatrix length " + std::to_string(len) + " is not a multiple of the row length " +
-                                           std::to_string(job.n_per_row));
-    }
-    job.imatrix = fa.Data();
-    job.imatrix_count = static_cast<int64_t>(len / static_cast<size_t>(job.n_per_row));
-    job.first_row = o.Has("firstRow") ? GetInt(env, o, "firstRow", 0, INT64_C(1) << 40) : 0;
-    job.rows_per_matrix = o.Has("rowsPerMatrix") ? GetInt(env, o, "rowsPerMatrix", 1, INT64_C(1) << 40) : 0;
-    if (job.imatrix_count > 1) {
-      if (job.rows_per_matrix == 0) throw Napi::RangeError::New(env, "rowsPerMatrix is required with several matrices");
-      const int64_t last = (job.first_row + job.nrows - 1) / job.rows_per_matrix;
-      if (job.nrows > 0 && last >= job.imatrix_count) {
-        throw Napi::RangeError::New(env, "imatrix covers " + std::to_string(job.imatrix_count) + " matrices, row " +
-                                             std::to_string(job.first_row + job.nrows - 1) + " needs matrix " + std::to_string(last));
-      }
-    }
-  } else {
-    job.first_row = o.Has("firstRow") ? GetInt(env, o, "firstRow", 0, INT64_C(1) << 40) : 0;
-    job.rows_per_matrix = o.Has("rowsPerMatrix") ? GetInt(env, o, "rowsPerMatrix", 1, INT64_C(1) << 40) : 0;
-    if (qn_quantize_requires_imatrix(job.dst_type)) {
-      throw Napi::Error::New(env, std::string(qn_type_info(job.dst_type)->name) +
-                                      " needs importance weights (imatrix): llama.cpp defines no rule without them");
-    }
+  job.first_row = o.Has("firstRow") ? GetInt(env, o, "firstRow", 0, INT64_C(1) << 40) : 0;
+  job.rows_per_matrix = o.Has("rowsPerMatrix") ? GetInt(env, o, "rowsPerMatrix", 1, INT64_C(1) << 40) : 0;
+  const MatrixWeights im = GetMatrixWeights(env, o.Get("imatrix"), "imatrix", job);
+  job.imatrix = im.data;
+  job.imatrix_count = im.count;
+  if (!job.imatrix && qn_quantize_requires_imatrix(job.dst_type)) {
+    throw Napi::Error::New(env, std::string(qn_type_info(job.dst_type)->name) +
+                                    " needs importance weights (imatrix): llama.cpp defines no rule without them");
   }
 
   Napi::Value re = o.Get("rowErrors");
@@ -262,26 +270,9 @@ void ParseQuantize(const Napi::Env &env, const Napi::Object &o, QuantizeJob &job
     job.row_errors = re.As<Napi::Float64Array>().Data();
     job.from_dst = qn_get_dequantize(QN_SIMD_SCALAR, job.dst_type);
     if (!job.from_dst) throw Napi::RangeError::New(env, "cannot dequantize type " + std::to_string(job.dst_type));
-    Napi::Value ew = o.Get("errorWeights");
-    if (!ew.IsUndefined() && !ew.IsNull()) {
-      if (!ew.IsTypedArray() || ew.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-        throw Napi::TypeError::New(env, "errorWeights must be a Float32Array");
-      }
-      auto fa = ew.As<Napi::Float32Array>();
-      const size_t len = fa.ElementLength();
-      const int64_t count = static_cast<int64_t>(len / static_cast<size_t>(job.n_per_row));
-      if (len == 0 || len % static_cast<size_t>(job.n_per_row) != 0) {
-        throw Napi::RangeError::New(env, "errorWeights length " + std::to_string(len) + " is not a multiple of the row length");
-      }
-      if (count > 1) {
-        if (job.rows_per_matrix == 0) throw Napi::RangeError::New(env, "rowsPerMatrix is required with several matrices");
-        if (job.nrows > 0 && (job.first_row + job.nrows - 1) / job.rows_per_matrix >= count) {
-          throw Napi::RangeError::New(env, "errorWeights cover " + std::to_string(count) + " matrices, too few for these rows");
-        }
-      }
-      job.error_weights = fa.Data();
-      job.error_weights_count = count;
-    }
+    const MatrixWeights ew = GetMatrixWeights(env, o.Get("errorWeights"), "errorWeights", job);
+    job.error_weights = ew.data;
+    job.error_weights_count = ew.count;
   }
 
   Napi::Value c = o.Get("cancel");
