@@ -18,11 +18,11 @@ const MAX_SAMPLE_BYTES = 32 << 20;
 /** The lattice types' searches run 10-30x slower than the K-quants': they measure the first quarter
  * of each stripe only (still spread over the whole tensor). */
 const LATTICE_TYPES: ReadonlySet<number> = new Set([GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S]);
+const LATTICE_SHARE = 4;
 
 export function isLatticeType(type: number): boolean {
   return LATTICE_TYPES.has(type);
 }
-const LATTICE_SHARE = 4;
 
 export interface MeasureContext {
   native: NativeAddon;
@@ -110,7 +110,7 @@ export async function measureTensor(t: TensorPlan, variants: readonly MeasuredVa
   for (const { type, uniform: useUniform } of variants) {
     throwIfAborted(ctx.signal);
     const imatrix = t.imatrix ?? (useUniform ? uniform : undefined);
-    const own = LATTICE_TYPES.has(type) ? stripes.slice(0, lattice) : stripes;
+    const own = isLatticeType(type) ? stripes.slice(0, lattice) : stripes;
     const rowsHere = own.reduce((s, x) => s + x.rows, 0);
     const output = Buffer.allocUnsafe(rowsHere * rowBytes(type, ne0)!);
     // One call for a single matrix; per stripe when the importance differs between experts.
