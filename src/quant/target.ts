@@ -121,19 +121,19 @@ export function chooseOptions(items: readonly KnapsackItem[], budget: number): n
   if (bytesOf(smallest) > budget) return undefined;
 
   const pickAt = (lambda: number): number[] => items.map((it) => argMin(it.options, (o) => o.error + lambda * o.bytes));
-  // Larger lambda buys fewer bytes: find the smallest lambda whose choice fits.
-  let hi = 1;
-  while (bytesOf(pickAt(hi)) > budget && hi < 1e300) hi *= 16;
-  let pick = bytesOf(pickAt(0)) <= budget ? pickAt(0) : pickAt(hi);
-  if (bytesOf(pick) > budget) pick = smallest;
-  else if (bytesOf(pickAt(0)) > budget) {
-    let lo = 0;
+  // Larger lambda buys fewer bytes: the smallest lambda whose choice fits, by bisection.
+  let pick = pickAt(0);
+  if (bytesOf(pick) > budget) {
+    let lo = 0, hi = 1;
+    while (bytesOf(pickAt(hi)) > budget && hi < 1e300) hi *= 16;
     for (let i = 0; i < 200 && hi - lo > hi * 1e-12; i++) {
       const mid = (lo + hi) / 2;
       if (bytesOf(pickAt(mid)) <= budget) hi = mid;
       else lo = mid;
     }
     pick = pickAt(hi);
+    // Options of equal price can keep a larger one chosen at any lambda: start from the smallest then.
+    if (bytesOf(pick) > budget) pick = smallest;
   }
 
   // Greedy fill: spend what the relaxation left on the upgrades that save the most error per byte.
