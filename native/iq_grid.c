@@ -111,6 +111,7 @@ static bool build(int id) {
     int16_t *d2 = malloc(sizeof(int16_t) * s->size);
     uint32_t *level_offset = malloc(sizeof(uint32_t) * map_size);
     lists l = {NULL, NULL, 0, 0, 0, 0};
+    int32_t *entries = NULL;
     if (!points || !points_t || !map || !d2 || !level_offset) goto fail;
     for (int k = 0; k < s->size; ++k) {
         for (int j = 0; j < s->dim; ++j) {
@@ -148,9 +149,22 @@ static bool build(int id) {
         l.used += 1 + (size_t)n;
         l.lv_used += (size_t)npad * s->dim;
     }
+    /* A SIMD scan reads whole vectors of a coordinate's levels, up to 16 bytes past the last list. */
+    if (!grow((void **)&l.levels, &l.lv_cap, l.lv_used + 16, 1)) goto fail;
+    memset(l.levels + l.lv_used, 0, 16);
+    /* Padded so that a scan may read up to the longest list's length past any list's start. */
+    entries = calloc(l.used + QN_IQ_MAX_NEIGHBOURS + 1, sizeof(int32_t));
+    if (!entries) goto fail;
+    for (size_t o = 0; o < l.used; o += 1 + (size_t)l.neighbours[o]) {
+        entries[o] = l.neighbours[o];
+        for (int j = 1; j <= l.neighbours[o]; ++j) entries[o + j] = l.neighbours[o + j] << 16 | s->kgrid[l.neighbours[o + j]];
+    }
     free(d2);
     free(points_t);
-    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, l.neighbours, l.levels, level_offset};
+    int nlists = 0;
+    for (int u = 0; u < map_size; ++u) nlists += map[u] < 0 && map[u] != INT32_MIN;
+    const bool long_lists = l.used - (size_t)nlists > 12 * (size_t)nlists;
+    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, l.neighbours, l.levels, level_offset, entries, long_lists};
     return true;
 fail:
     free(points);
@@ -160,6 +174,7 @@ fail:
     free(level_offset);
     free(l.neighbours);
     free(l.levels);
+    free(entries);
     return false;
 }
 

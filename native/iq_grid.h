@@ -35,9 +35,15 @@ typedef struct {
     /* The neighbours' levels again, by coordinate, each coordinate's row padded to a multiple of 8
      * entries: for packed levels u with a list of n, coordinate i's levels are
      * levels[level_offset[u] + i * qn_iq_padded(n) + j], j = 0..n-1. A search can so score all
-     * neighbours of a list side by side, in whole vectors. */
+     * neighbours of a list side by side, in whole vectors (16 zero bytes follow the last list). */
     int8_t *levels;
     uint32_t *level_offset;
+    /* The lists once more as 32-bit words, at the same offsets as neighbours: the count, then each
+     * neighbour as grid index << 16 | its packed levels, then QN_IQ_MAX_NEIGHBOURS + 1 zeros. The
+     * SIMD scans load a whole entry per lane, and may read past a short list while a longer one in
+     * another lane runs on. */
+    int32_t *entries;
+    bool long_lists; /* more than 12 neighbours per list on average (IQ2_XXS, IQ2_XS) */
 } qn_iq_grid;
 
 /* No list is longer (the longest, IQ2_XS's, has 292 entries); a grid with a longer one fails to build. */

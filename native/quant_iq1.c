@@ -105,7 +105,7 @@ static void iq1_levels(const int *order, int n, int i1, int i2, int8_t *L) {
 
 /* IQ1_S: per 32 elements four 8-bit index bytes and a u16 with the 3-bit index tops, the 3-bit
  * scale in bits 12-14 and the shift sign in bit 15. */
-static void iq1_s_block(const qn_iq_grid *g, const float *xbl, const float *qwbl, void *out) {
+static void iq1_s_block(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
     block_iq1_s *y = (block_iq1_s *)out;
     enum { BS = 32 };
     float scales[QK_K / BS], weight[BS], sumx[BS + 1], sumw[BS + 1];
@@ -254,7 +254,7 @@ static bool iq1m_search(const float *xb, const float *weight, const int *order, 
 /* IQ1_M: per 16 elements two index bytes; qh holds the 3-bit index tops and the shift signs (bits 3
  * and 7); the 3-bit scales fill the low 12 bits of four u16 words whose top nibbles hold the fp16
  * super-block scale, refitted over the whole block. */
-static void iq1_m_block(const qn_iq_grid *g, const float *xbl, const float *qwbl, void *out) {
+static void iq1_m_block(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
     block_iq1_m *y = (block_iq1_m *)out;
     enum { BS = 16 };
     static const uint8_t MASKS[4] = {0x00, 0x80, 0x08, 0x88};
@@ -330,9 +330,9 @@ static void iq1_m_block(const qn_iq_grid *g, const float *xbl, const float *qwbl
 }
 
 void qn_quantize_iq1_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ1, iq1_s_block, sizeof(block_iq1_s), src, dst, nrow, n_per_row, imatrix);
+    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ1, iq1_s_block, NULL, sizeof(block_iq1_s), src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq1_m(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_iq_quantize_rows(QN_GRID_IQ1, iq1_m_block, sizeof(block_iq1_m), src, dst, nrow, n_per_row, imatrix);
+    qn_iq_quantize_rows(QN_GRID_IQ1, iq1_m_block, NULL, sizeof(block_iq1_m), src, dst, nrow, n_per_row, imatrix);
 }

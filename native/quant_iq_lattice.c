@@ -7,17 +7,6 @@
 
 #include <float.h>
 
-static int clamp_level(float id, float x, int kmax) {
-    const int l = qn_nearest_int(0.5f * (id * x - 1));
-    return QN_MAX(0, QN_MIN(kmax - 1, l));
-}
-
-static int pack_levels(const qn_iq_grid *g, const int8_t *L) {
-    int u = 0;
-    for (int i = 0; i < g->dim; ++i) u |= L[i] << (g->bits * i);
-    return u;
-}
-
 /* L becomes the levels of the neighbour of packed levels u closest to xval at this scale (weighted
  * squared error, first minimum in list order). Each neighbour's error is summed over the coordinates
  * in order, as ggml does, but all neighbours of the list advance together (a loop the compiler
@@ -51,14 +40,14 @@ static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const 
 /* Levels of group xval at inverse scale id, snapped to the grid; returns whether they were on it. */
 static bool snap_group(const qn_iq_grid *g, float id, float scale, int kmax, const float *xval, const float *waux,
                        int8_t *L) {
-    for (int i = 0; i < g->dim; ++i) L[i] = (int8_t)clamp_level(id, xval[i], kmax);
-    const int u = pack_levels(g, L);
+    for (int i = 0; i < g->dim; ++i) L[i] = (int8_t)qn_iq_clamp_level(id, xval[i], kmax);
+    const int u = qn_iq_pack_levels(g, L);
     if (g->map[u] >= 0) return true;
     best_neighbour(g, u, xval, waux, scale, L);
     return false;
 }
 
-static void correlate(int n, const float *xval, const float *weight, const int8_t *L, float *sumqx, float *sumq2) {
+void qn_iq_correlate(int n, const float *xval, const float *weight, const int8_t *L, float *sumqx, float *sumq2) {
     float sx = 0, s2 = 0;
     for (int i = 0; i < n; ++i) {
         const float w = weight[i];
@@ -70,6 +59,24 @@ static void correlate(int n, const float *xval, const float *weight, const int8_
     *sumq2 = s2;
 }
 
+void qn_iq_scan_scalar(const qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
+                       float denominator, qn_iq_scan *out) {
+    const qn_iq_grid *g = c->grid;
+    const int ngroups = c->n / g->dim;
+    int8_t L[32];
+    for (int is = c->is_lo; is <= c->is_hi; ++is) {
+        const int t = is - c->is_lo;
+        const float id = (2 * c->kmax - 1 + is * c->is_step) / denominator;
+        const float this_scale = 1 / id;
+        for (int k = 0; k < ngroups; ++k) {
+            int8_t *Lk = L + k * g->dim;
+            out->on_grid[k][t] = snap_group(g, id, this_scale, c->kmax, xval + k * g->dim, waux + k * g->dim, Lk);
+            out->point[k][t] = g->map[qn_iq_pack_levels(g, Lk)];
+        }
+        qn_iq_correlate(c->n, xval, weight, L, &out->sumqx[t], &out->sumq2[t]);
+    }
+}
+
 /* Fits xval (magnitudes, possibly one negated by the sign-parity rule) with weights and waux =
  * sqrt(weights). Returns false for a zero sub-block. Otherwise L holds levels on the grid, idx the grid
  * point of each group and *scale the fitted scale (negative only in degenerate cases). */
@@ -79,7 +86,7 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
     const int ngroups = c->n / g->dim;
     float max = xval[0];
     for (int i = 1; i < c->n; ++i) max = QN_MAX(max, xval[i]);
-    memset(L, 0, (size_t)c->n);
+    memset(L, 0, 32); /* every sub-block has at most 32 elements */
     if (c->eps > 0 ? max < c->eps : max == 0) return false;
 
     float scale, denominator;
@@ -92,23 +99,25 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
         denominator = max;
     }
 
-    bool on_grid[8], on_grid_aux[8];
-    int8_t Laux[32];
+    qn_iq_scan scan;
+    c->scan(c, xval, weight, waux, denominator, &scan);
+    bool on_grid[8];
     for (int k = 0; k < ngroups; ++k) on_grid[k] = !c->start_off_grid;
     float best = 0;
-    for (int is = c->is_lo; is <= c->is_hi; ++is) {
-        const float id = (2 * c->kmax - 1 + is * c->is_step) / denominator;
-        const float this_scale = 1 / id;
-        for (int k = 0; k < ngroups; ++k) {
-            on_grid_aux[k] = snap_group(g, id, this_scale, c->kmax, xval + k * g->dim, waux + k * g->dim, Laux + k * g->dim);
-        }
-        float sumqx, sumq2;
-        correlate(c->n, xval, weight, Laux, &sumqx, &sumq2);
+    int accepted = -1;
+    for (int t = 0; t <= c->is_hi - c->is_lo; ++t) {
+        const float sumqx = scan.sumqx[t], sumq2 = scan.sumq2[t];
         if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
             scale = sumqx / sumq2;
             best = scale * sumqx;
-            memcpy(L, Laux, (size_t)c->n);
-            for (int k = 0; k < ngroups; ++k) on_grid[k] = on_grid_aux[k];
+            accepted = t;
+        }
+    }
+    if (accepted >= 0) {
+        for (int k = 0; k < ngroups; ++k) {
+            const int8_t *p = g->points + scan.point[k][accepted] * g->dim;
+            for (int i = 0; i < g->dim; ++i) L[k * g->dim + i] = (int8_t)((p[i] - 1) / 2);
+            on_grid[k] = scan.on_grid[k][accepted];
         }
     }
 
@@ -121,13 +130,13 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
             snap_group(g, id, scale, c->kmax, xval + k * g->dim, waux + k * g->dim, L + k * g->dim);
         }
         float sumqx, sumq2;
-        correlate(c->n, xval, weight, L, &sumqx, &sumq2);
+        qn_iq_correlate(c->n, xval, weight, L, &sumqx, &sumq2);
         if (sumq2 > 0) scale = sumqx / sumq2;
     }
     /* Groups never snapped (no candidate accepted) sit at their levels, which ggml expects on the grid
      * and aborts otherwise; the all-zero levels are grid point 0 of every grid. */
     for (int k = 0; k < ngroups; ++k) {
-        const int m = g->map[pack_levels(g, L + k * g->dim)];
+        const int m = g->map[qn_iq_pack_levels(g, L + k * g->dim)];
         idx[k] = (uint16_t)(m >= 0 ? m : 0);
     }
     *scale_out = scale;
@@ -204,15 +213,15 @@ bool qn_iq_fit_sub_block(const qn_lattice_cfg *c, const float *x, const float *q
     return true;
 }
 
-void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, size_t block_bytes, const float *src, void *dst,
-                         int64_t nrow, int64_t n_per_row, const float *imatrix) {
+void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, qn_iq_scan_fn scan, size_t block_bytes, const float *src,
+                         void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     const qn_iq_grid *grid = qn_iq_grid_get(grid_id);
     if (!grid) return;
     uint8_t *y = (uint8_t *)dst;
     const int64_t nb = n_per_row / QK_K;
     for (int64_t r = 0; r < nrow; ++r) {
         for (int64_t i = 0; i < nb; ++i, y += block_bytes) {
-            block(grid, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y);
+            block(grid, scan, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y);
         }
     }
 }

@@ -7,8 +7,30 @@
 
 #include "iq_grid.h"
 
+/* Candidate scales per sub-block: at most 31 (IQ3_XXS), padded to whole vectors of every path. */
+#define QN_IQ_MAX_CANDIDATES 32
+
+/* What each candidate scale gives before ggml's acceptance test: per group the grid point the snap
+ * chose and whether the levels were on the grid, and the sub-block's weighted sums. Group-major, so
+ * that a path with lanes across candidates stores whole vectors. */
 typedef struct {
+    int32_t point[8][QN_IQ_MAX_CANDIDATES];
+    int32_t on_grid[8][QN_IQ_MAX_CANDIDATES];
+    float sumqx[QN_IQ_MAX_CANDIDATES], sumq2[QN_IQ_MAX_CANDIDATES];
+} qn_iq_scan;
+
+struct qn_lattice_cfg;
+/* Scores candidates is_lo..is_hi of a sub-block (inverse scale (2*kmax - 1 + is*is_step) / denominator).
+ * The scalar reference is qn_iq_scan_scalar; the SIMD paths give each candidate a lane and must
+ * produce the same words. */
+typedef void (*qn_iq_scan_fn)(const struct qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
+                              float denominator, qn_iq_scan *out);
+void qn_iq_scan_scalar(const struct qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
+                       float denominator, qn_iq_scan *out);
+
+typedef struct qn_lattice_cfg {
     const qn_iq_grid *grid;
+    qn_iq_scan_fn scan;
     int n;            /* elements in the sub-block (a multiple of grid->dim, at most 32) */
     int kmax;         /* levels per coordinate: 3 (IQ2) or 8 (IQ3) */
     int is_lo, is_hi; /* candidate scales id = (2*kmax - 1 + is*is_step) / max for is in [is_lo, is_hi] */
@@ -32,6 +54,22 @@ typedef struct {
 bool qn_iq_fit_sub_block(const qn_lattice_cfg *c, const float *x, const float *qw, float sigma2, uint8_t *signs,
                          uint16_t *idx, float *scale);
 
+/* The level of x at inverse scale id, clamped to 0..kmax-1. */
+static inline int qn_iq_clamp_level(float id, float x, int kmax) {
+    const int l = qn_nearest_int(0.5f * (id * x - 1));
+    return QN_MAX(0, QN_MIN(kmax - 1, l));
+}
+
+/* The packed index of one group's levels (level i in bits g->bits * i). */
+static inline int qn_iq_pack_levels(const qn_iq_grid *g, const int8_t *L) {
+    int u = 0;
+    for (int i = 0; i < g->dim; ++i) u |= L[i] << (g->bits * i);
+    return u;
+}
+
+/* The sums of weight*x*q and weight*q*q over n elements with levels L (q = 2L+1), in order. */
+void qn_iq_correlate(int n, const float *xval, const float *weight, const int8_t *L, float *sumqx, float *sumq2);
+
 /* Sum of squares of a 256 super-block, in order. */
 float qn_iq_sumx2(const float *x);
 /* The fitted sub-block scale as a 4-bit code under d's inverse id (ggml's 0.5*(id*scale - 1)). */
@@ -39,8 +77,16 @@ int qn_iq_scale_code(float id, float scale, int max_code);
 
 /* Quantizes rows super-block by super-block with the type's block function (imatrix: n_per_row
  * values or NULL). */
-typedef void (*qn_iq_block_fn)(const qn_iq_grid *g, const float *x, const float *qw, void *y);
-void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, size_t block_bytes, const float *src, void *dst,
-                         int64_t nrow, int64_t n_per_row, const float *imatrix);
+typedef void (*qn_iq_block_fn)(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *x, const float *qw, void *y);
+void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, qn_iq_scan_fn scan, size_t block_bytes, const float *src,
+                         void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+
+/* The IQ2/IQ3 quantizers with a given scan: the scalar ones in kernels.h pass qn_iq_scan_scalar,
+ * the SIMD paths their own. */
+void qn_quantize_iq2_xxs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq2_xs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq2_s_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq3_xxs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq3_s_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 
 #endif

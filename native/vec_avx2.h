@@ -64,6 +64,9 @@ static inline vi vi_max(vi a, vi b) { return _mm256_max_epi32(a, b); }
 static inline vi vi_select(vm m, vi a, vi b) { const __m256i mi = _mm256_castps_si256(m); return _mm256_or_si256(_mm256_and_si256(mi, a), _mm256_andnot_si256(mi, b)); }
 static inline vm vi_ne(vi a, vi b) { return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1))); }
 static inline vm vi_eq(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)); }
+static inline vm vi_lt(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(b, a)); }
+/* base[idx] per lane. */
+static inline vi vi_gather(const int32_t *base, vi idx) { return _mm256_i32gather_epi32((const int *)base, idx, 4); }
 /* Exact for the small integers used here. */
 static inline vf vi_to_vf(vi a) { return _mm256_cvtepi32_ps(a); }
 /* Stores the low bytes of 8 lanes holding 0..255. */
@@ -92,6 +95,9 @@ static inline vi vf_nearest_int(vf x) {
 /* x rounded to the nearest integer, ties to even, in one instruction: nearest_int(x) where |x| < 2^22, and
  * not elsewhere (there nearest_int wraps; here a value out of int range or NaN gives INT_MIN). */
 static inline vi vf_round_int(vf x) { return _mm256_cvtps_epi32(x); }
+
+/* table[idx] per lane for idx in 0..3, the table in its first four lanes. */
+static inline vf vf_lut4(vf table, vi idx) { return _mm256_permutevar8x32_ps(table, idx); }
 
 /* table[idx] for idx in 0..15. */
 static inline vf vf_lut16(const float *table, vi idx) {

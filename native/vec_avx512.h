@@ -64,6 +64,9 @@ static inline vi vi_max(vi a, vi b) { return _mm512_max_epi32(a, b); }
 static inline vi vi_select(vm m, vi a, vi b) { return _mm512_mask_blend_epi32(m, b, a); }
 static inline vm vi_ne(vi a, vi b) { return _mm512_cmpneq_epi32_mask(a, b); }
 static inline vm vi_eq(vi a, vi b) { return _mm512_cmpeq_epi32_mask(a, b); }
+static inline vm vi_lt(vi a, vi b) { return _mm512_cmplt_epi32_mask(a, b); }
+/* base[idx] per lane. */
+static inline vi vi_gather(const int32_t *base, vi idx) { return _mm512_i32gather_epi32(idx, (const void *)base, 4); }
 /* Exact for the small integers used here. */
 static inline vf vi_to_vf(vi a) { return _mm512_cvtepi32_ps(a); }
 /* Stores the low bytes of 16 lanes holding 0..255. */
@@ -90,6 +93,9 @@ static inline vi vf_nearest_int(vf x) {
 /* x rounded to the nearest integer, ties to even, in one instruction: nearest_int(x) where |x| < 2^22, and
  * not elsewhere (there nearest_int wraps; here a value out of int range or NaN gives INT_MIN). */
 static inline vi vf_round_int(vf x) { return _mm512_cvtps_epi32(x); }
+
+/* table[idx] per lane for idx in 0..3, the table in its first four lanes. */
+static inline vf vf_lut4(vf table, vi idx) { return _mm512_permutexvar_ps(idx, table); }
 
 /* table[idx] for idx in 0..15: one permute. */
 static inline vf vf_lut16(const float *table, vi idx) { return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(table)); }

@@ -66,6 +66,14 @@ static inline vi vi_max(vi a, vi b) { return vmaxq_s32(a, b); }
 static inline vi vi_select(vm m, vi a, vi b) { return vbslq_s32(m, a, b); }
 static inline vm vi_ne(vi a, vi b) { return vmvnq_u32(vceqq_s32(a, b)); }
 static inline vm vi_eq(vi a, vi b) { return vceqq_s32(a, b); }
+static inline vm vi_lt(vi a, vi b) { return vcltq_s32(a, b); }
+/* base[idx] per lane (NEON has no gather: four loads). */
+static inline vi vi_gather(const int32_t *base, vi idx) {
+    int32_t i[4];
+    vst1q_s32(i, idx);
+    const int32_t r[4] = {base[i[0]], base[i[1]], base[i[2]], base[i[3]]};
+    return vld1q_s32(r);
+}
 static inline vf vi_to_vf(vi a) { return vcvtq_f32_s32(a); }
 /* Stores the low bytes of 4 lanes holding 0..255. */
 static inline void vi_store_u8(uint8_t *p, vi a) {
@@ -88,6 +96,14 @@ static inline vi vf_nearest_int(vf x) {
     const vi bits = vreinterpretq_s32_f32(vaddq_f32(x, vdupq_n_f32(12582912.f)));
     return vsubq_s32(vandq_s32(bits, vdupq_n_s32(0x007fffff)), vdupq_n_s32(0x00400000));
 }
+
+/* table[idx] per lane for idx in 0..3, the table in its first four lanes. */
+static inline vf vf_lut4(vf table, vi idx) {
+    const uint32_t lanes4 = 0x01010101u * 4;
+    const uint32x4_t bytes = vaddq_u32(vmulq_n_u32(vreinterpretq_u32_s32(idx), lanes4), vdupq_n_u32(0x03020100u));
+    return vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(table), vreinterpretq_u8_u32(bytes)));
+}
+
 /* x rounded to the nearest integer, ties to even: nearest_int(x) where |x| < 2^22, not elsewhere. */
 static inline vi vf_round_int(vf x) { return vcvtnq_s32_f32(x); }
 
