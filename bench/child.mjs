@@ -1,6 +1,6 @@
 // One measured run in its own process, so peak RSS and CPU time are its own:
-//   node bench/child.mjs ours|target|convert|llama|io|read|write|kernel <input> <output> <preset> <threads>
-// (target: <preset> is the target file size in bytes)
+//   node bench/child.mjs ours|target|convert|llama|io|read|write|kernel <input> <output> <preset> <threads> [imatrix]
+// (target: <preset> is the target file size in bytes; ours and llama take an optional GGUF imatrix)
 // (input may be a Hugging Face folder for ours, convert and io). read, write and kernel time the
 // pipeline's serial stages alone: its positional reads of the input in 32 MiB chunks, its writer
 // writing <preset>'s output size (with the writer's syncs and rename), and one thread of <preset>'s
@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const [mode, input, output, preset, threadsArg] = process.argv.slice(2);
+const [mode, input, output, preset, threadsArg, imatrix] = process.argv.slice(2);
 const threads = Number(threadsArg);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -19,7 +19,7 @@ const t0 = performance.now();
 
 if (mode === 'ours') {
   const { quantize } = await import(join(root, 'dist', 'index.js'));
-  await quantize({ input, output, preset, threads, force: true });
+  await quantize({ input, output, preset, threads, force: true, imatrix });
 } else if (mode === 'target') {
   const { quantize } = await import(join(root, 'dist', 'index.js'));
   await quantize({ input, output, target: { bytes: Number(preset) }, threads, force: true });
@@ -31,16 +31,36 @@ if (mode === 'ours') {
   const { findPreset } = await import(join(root, 'dist', 'quant', 'presets.js'));
   const dir = join(dirname(require.resolve('@node-llama-cpp/linux-x64')), '..', 'bins', 'linux-x64');
   const lib = koffi.load(join(dir, 'libllama.v0.4.0.so'));
+  const Entry = koffi.struct('bench_imatrix_entry', { name: 'const char *', data: 'const float *', size: 'size_t' });
   const Params = koffi.struct('bench_qparams', {
     nthread: 'int32_t', ftype: 'int', output_tensor_type: 'int', token_embedding_type: 'int',
     allow_requantize: 'bool', quantize_output_tensor: 'bool', only_copy: 'bool', pure: 'bool', keep_split: 'bool', dry_run: 'bool',
-    imatrix: 'void *', kv_overrides: 'void *', tt_overrides: 'void *', prune_layers: 'void *', max_buf_size: 'size_t',
+    imatrix: koffi.pointer(Entry), kv_overrides: 'const void *', tt_overrides: 'void *', prune_layers: 'void *', max_buf_size: 'size_t',
   });
   const Log = koffi.proto('void bench_log(int level, const char *text, void *user)');
   lib.func('void llama_log_set(bench_log *cb, void *user)')(koffi.register(() => undefined, koffi.pointer(Log)), null);
   const params = lib.func('bench_qparams llama_model_quantize_default_params()')();
   params.ftype = findPreset(preset).ftype;
   params.nthread = threads;
+  if (imatrix) {
+    // The values llama-quantize derives from the file, and the metadata it records about it (which
+    // it takes from kv_overrides), so that both outputs can be compared byte for byte.
+    const { loadImatrix } = await import(join(root, 'dist', 'quant', 'imatrix.js'));
+    const im = await loadImatrix(imatrix);
+    const entries = [...[...im.entries].map(([name, data]) => ({ name, data, size: data.length })), { name: null, data: null, size: 0 }];
+    const kv = [['quantize.imatrix.file', 3, imatrix], ['quantize.imatrix.dataset', 3, im.datasets[0]],
+      ['quantize.imatrix.entries_count', 0, im.entries.size], ['quantize.imatrix.chunks_count', 0, im.chunkCount]];
+    const SIZE = 264; // sizeof(llama_model_kv_override)
+    const overrides = Buffer.alloc(SIZE * (kv.length + 1));
+    kv.forEach(([key, type, value], i) => {
+      overrides.writeInt32LE(type, i * SIZE);
+      overrides.write(key, i * SIZE + 4, 127, 'utf8');
+      if (type === 0) overrides.writeBigInt64LE(BigInt(value), i * SIZE + 136);
+      else overrides.write(String(value), i * SIZE + 136, 127, 'utf8');
+    });
+    params.imatrix = entries;
+    params.kv_overrides = overrides;
+  }
   const rc = lib.func('uint32_t llama_model_quantize(const char *inp, const char *out, const bench_qparams *p)')(input, output, params);
   if (rc !== 0) throw new Error(`llama_model_quantize failed (${rc})`);
 } else if (mode === 'read') {

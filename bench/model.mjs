@@ -14,10 +14,11 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { writeSyntheticModel } = await import(join(root, 'dist', 'index.js'));
 const { writeBenchFolder } = await import(join(root, 'bench', 'hf-folder.mjs'));
+const { writeBenchImatrix } = await import(join(root, 'bench', 'imatrix.mjs'));
 const cache = process.env.BENCH_CACHE ?? join(homedir(), '.cache', 'quant-native-bench');
 mkdirSync(cache, { recursive: true });
 const threads = Number(process.env.BENCH_THREADS ?? availableParallelism());
-const presets = (process.env.BENCH_PRESETS ?? 'Q8_0,Q4_0,Q4_K_M,Q5_K_M,Q6_K').split(',');
+const presets = (process.env.BENCH_PRESETS ?? 'Q8_0,Q4_0,Q4_K_M,Q5_K_M,Q6_K,IQ4_XS,IQ3_S,IQ2_XS').split(',');
 const layers = Number(process.env.BENCH_LAYERS ?? 1);
 const shape = { embd: 4096, ff: 11008, heads: 32, kvHeads: 8, vocab: 32000, layers, dtype: 'f16', name: 'bench-7b-shaped' };
 
@@ -30,8 +31,9 @@ async function model(nLayers) {
   return path;
 }
 
-function run(mode, input, output, preset, nThreads = threads) {
-  const out = execFileSync(process.execPath, [join(root, 'bench', 'child.mjs'), mode, input, output, preset, String(nThreads)], { encoding: 'utf8' });
+function run(mode, input, output, preset, nThreads = threads, imatrix) {
+  const args = [join(root, 'bench', 'child.mjs'), mode, input, output, preset, String(nThreads), ...(imatrix ? [imatrix] : [])];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1));
 }
 
@@ -45,6 +47,10 @@ function sha(path) {
 const mib = (b) => `${(b / 1048576).toFixed(0)} MiB`;
 const input = await model(layers);
 const inBytes = statSync(input).size;
+// The IQ presets run with an importance matrix (IQ2_XS cannot run without one), the same for both.
+const imatrixPath = join(cache, `7b-shaped-${layers}L-imatrix.gguf`);
+if (!existsSync(imatrixPath)) await writeBenchImatrix(root, input, imatrixPath);
+const imatrixFor = (preset) => (preset.startsWith('IQ') ? imatrixPath : undefined);
 const mb = inBytes / 1e6;
 console.log(`quant-native vs llama.cpp (llama_model_quantize, @node-llama-cpp/linux-x64 3.21.1)`);
 console.log(`model: 7B-shaped F16, ${layers} layer(s), ${mib(inBytes)}; ${threads} threads; ${cpus()[0]?.model ?? 'unknown CPU'}; ${new Date().toISOString().slice(0, 10)}\n`);
@@ -55,15 +61,16 @@ for (const preset of presets) {
   const ours = join(cache, `out-ours-${preset}.gguf`);
   // Warm the page cache and alternate, so neither side is favoured.
   run('io', input, input, preset);
-  const l = run('llama', input, theirs, preset);
-  const o = run('ours', input, ours, preset);
-  const l2 = run('llama', input, theirs, preset);
-  const o2 = run('ours', input, ours, preset);
+  const im = imatrixFor(preset);
+  const l = run('llama', input, theirs, preset, threads, im);
+  const o = run('ours', input, ours, preset, threads, im);
+  const l2 = run('llama', input, theirs, preset, threads, im);
+  const o2 = run('ours', input, ours, preset, threads, im);
   const io = run('io', input, ours, preset);
   rmSync(`${ours}.io`, { force: true });
   const lw = Math.min(l.wall, l2.wall), ow = Math.min(o.wall, o2.wall);
   const same = (await sha(theirs)) === (await sha(ours));
-  console.log(`| ${preset} | ${lw.toFixed(2)} s | ${ow.toFixed(2)} s | ${(ow / lw).toFixed(3)} | ${Math.min(l.cpu, l2.cpu).toFixed(1)} s | ${Math.min(o.cpu, o2.cpu).toFixed(1)} s | ${mib(Math.max(l.rss, l2.rss))} | ${mib(Math.max(o.rss, o2.rss))} | ${(mb / ow).toFixed(0)} | ${io.wall.toFixed(2)} s | ${(ow / io.wall).toFixed(2)} | ${same ? 'yes' : 'NO'} |`);
+  console.log(`| ${preset}${im ? ' (imatrix)' : ''} | ${lw.toFixed(2)} s | ${ow.toFixed(2)} s | ${(ow / lw).toFixed(3)} | ${Math.min(l.cpu, l2.cpu).toFixed(1)} s | ${Math.min(o.cpu, o2.cpu).toFixed(1)} s | ${mib(Math.max(l.rss, l2.rss))} | ${mib(Math.max(o.rss, o2.rss))} | ${(mb / ow).toFixed(0)} | ${io.wall.toFixed(2)} s | ${(ow / io.wall).toFixed(2)} | ${same ? 'yes' : 'NO'} |`);
   rmSync(theirs, { force: true });
   rmSync(ours, { force: true });
 }
