@@ -6,7 +6,7 @@
 // writing <preset>'s output size (with the writer's syncs and rename), and one thread of <preset>'s
 // main kernel on the input's largest F16 tensor.
 // Prints one JSON line: wall seconds, CPU seconds, peak RSS bytes.
-import { closeSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,7 +102,8 @@ if (mode === 'ours') {
   console.log(JSON.stringify({ wall: (performance.now() - t1) / 1000, cpu: 0, rss: 0, bytes: t.nbytes }));
   process.exit(0);
 } else if (mode === 'io') {
-  // The I/O floor: read the whole input and write as many bytes as the output has.
+  // The I/O floor: read the whole input and write as many bytes as the output has, durably (as our
+  // writer does before its rename).
   const outBytes = statSync(output).size;
   const buf = Buffer.allocUnsafe(8 << 20);
   const inputs = statSync(input).isDirectory() ? readdirSync(input).filter((f) => f.endsWith('.safetensors')).map((f) => join(input, f)) : [input];
@@ -113,6 +114,7 @@ if (mode === 'ours') {
   }
   const fout = openSync(`${output}.io`, 'w');
   for (let done = 0; done < outBytes; done += buf.length) writeSync(fout, buf, 0, Math.min(buf.length, outBytes - done));
+  fdatasyncSync(fout);
   closeSync(fout);
 }
 const u = process.resourceUsage();
