@@ -161,10 +161,9 @@ static bool build(int id) {
     }
     free(d2);
     free(points_t);
-    int nlists = 0;
-    for (int u = 0; u < map_size; ++u) nlists += map[u] < 0 && map[u] != INT32_MIN;
-    const bool long_lists = l.used - (size_t)nlists > 12 * (size_t)nlists;
-    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, l.neighbours, l.levels, level_offset, entries, long_lists};
+    int longest = 0;
+    for (size_t o = 0; o < l.used; o += 1 + (size_t)l.neighbours[o]) longest = QN_MAX(longest, (int)l.neighbours[o]);
+    *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, l.neighbours, l.levels, level_offset, entries, longest};
     return true;
 fail:
     free(points);

@@ -43,7 +43,7 @@ typedef struct {
      * SIMD scans load a whole entry per lane, and may read past a short list while a longer one in
      * another lane runs on. */
     int32_t *entries;
-    bool long_lists; /* more than 12 neighbours per list on average (IQ2_XXS, IQ2_XS) */
+    int longest_list;
 } qn_iq_grid;
 
 /* No list is longer (the longest, IQ2_XS's, has 292 entries); a grid with a longer one fails to build. */

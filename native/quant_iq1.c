@@ -15,8 +15,7 @@
 
 #define IQ1_DELTA 0.125f
 
-static const float X_P[3] = {-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA};
-static const float X_M[3] = {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA};
+const float qn_iq1_shifted[2][3] = {{-1 + IQ1_DELTA, IQ1_DELTA, 1 + IQ1_DELTA}, {-1 - IQ1_DELTA, -IQ1_DELTA, 1 - IQ1_DELTA}};
 
 typedef struct {
     float x;
@@ -40,7 +39,19 @@ static void iq1_sort(iq1_pair *b, int n, iq1_pair *tmp) {
     memcpy(b, tmp, sizeof(iq1_pair) * (size_t)t);
 }
 
+/* Without NaN the comparator orders values totally (ties kept in index order, as the stable merge sort keeps
+ * them), so each element simply goes to its rank: the same order, in loops the compiler vectorises. */
 static void iq1_sorted(const float *xb, int n, int *order) {
+    bool nan = false;
+    for (int i = 0; i < n; ++i) nan |= xb[i] != xb[i];
+    if (!nan) {
+        for (int i = 0; i < n; ++i) {
+            int rank = 0;
+            for (int j = 0; j < n; ++j) rank += xb[j] < xb[i] || (xb[j] == xb[i] && j < i);
+            order[rank] = i;
+        }
+        return;
+    }
     iq1_pair pairs[32], tmp[32];
     for (int j = 0; j < n; ++j) pairs[j] = (iq1_pair){xb[j], j};
     iq1_sort(pairs, n, tmp);
@@ -55,7 +66,7 @@ static int pack_levels(const int8_t *L) {
 
 /* The grid point for the levels of one group of 8: the point itself, or the neighbour closest to
  * xb at this scale (ggml's iq1_find_best_neighbour2), scored side by side as in the lattice search.
- * The shifted values are level - 1 + delta, which is exactly how the tables X_P and X_M were
+ * The shifted values are level - 1 + delta, which is exactly how the tables qn_iq1_shifted[0] and qn_iq1_shifted[1] were
  * computed. ggml has no answer when every distance is NaN or Inf; we then keep the first neighbour. */
 static int iq1_grid_index(const qn_iq_grid *g, const int8_t *L, const float *xb, const float *weight, float scale,
                           float delta, bool *on_grid) {
@@ -103,9 +114,34 @@ static void iq1_levels(const int *order, int n, int i1, int i2, int8_t *L) {
     for (int j = i2; j < n; ++j) L[order[j]] = 2;
 }
 
+bool qn_iq1s_split_scalar(const float *sumx, const float *sumw, float *scale, int *i1_out, int *i2_out, int *shift) {
+    enum { BS = 32 };
+    float best_score = -FLT_MAX;
+    bool found = false;
+    for (int i1 = 0; i1 <= BS; ++i1) {
+        for (int i2 = i1; i2 <= BS; ++i2) {
+            for (int s = 0; s < 2; ++s) {
+                const float *xx = qn_iq1_shifted[s];
+                const float sumqx = (sumx[i1] - sumx[0]) * xx[0] + (sumx[i2] - sumx[i1]) * xx[1] + (sumx[BS] - sumx[i2]) * xx[2];
+                const float sumq2 = (sumw[i1] - sumw[0]) * xx[0] * xx[0] + (sumw[i2] - sumw[i1]) * xx[1] * xx[1] +
+                                    (sumw[BS] - sumw[i2]) * xx[2] * xx[2];
+                if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+                    *scale = sumqx / sumq2;
+                    best_score = *scale * sumqx;
+                    *i1_out = i1;
+                    *i2_out = i2;
+                    *shift = s == 0 ? 1 : -1;
+                    found = true;
+                }
+            }
+        }
+    }
+    return found;
+}
+
 /* IQ1_S: per 32 elements four 8-bit index bytes and a u16 with the 3-bit index tops, the 3-bit
  * scale in bits 12-14 and the shift sign in bit 15. */
-static void iq1_s_block(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
+static void iq1_s_block(const qn_iq_grid *g, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
     block_iq1_s *y = (block_iq1_s *)out;
     enum { BS = 32 };
     float scales[QK_K / BS], weight[BS], sumx[BS + 1], sumw[BS + 1];
@@ -132,33 +168,16 @@ static void iq1_s_block(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *xb
             sumx[j + 1] = sumx[j] + weight[i] * xb[i];
             sumw[j + 1] = sumw[j] + weight[i];
         }
-        float best_score = -FLT_MAX, scale = max;
-        int besti1 = -1, besti2 = -1, best_shift = 0;
-        for (int i1 = 0; i1 <= BS; ++i1) {
-            for (int i2 = i1; i2 <= BS; ++i2) {
-                for (int s = 0; s < 2; ++s) {
-                    const float *xx = s == 0 ? X_P : X_M;
-                    const float sumqx = (sumx[i1] - sumx[0]) * xx[0] + (sumx[i2] - sumx[i1]) * xx[1] + (sumx[BS] - sumx[i2]) * xx[2];
-                    const float sumq2 = (sumw[i1] - sumw[0]) * xx[0] * xx[0] + (sumw[i2] - sumw[i1]) * xx[1] * xx[1] +
-                                        (sumw[BS] - sumw[i2]) * xx[2] * xx[2];
-                    if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-                        scale = sumqx / sumq2;
-                        best_score = scale * sumqx;
-                        besti1 = i1;
-                        besti2 = i2;
-                        best_shift = s == 0 ? 1 : -1;
-                    }
-                }
-            }
-        }
-        if (besti1 < 0 || besti2 < 0 || best_shift == 0) continue;
+        float scale = max;
+        int besti1, besti2, best_shift;
+        if (!kernels->iq1s_split(sumx, sumw, &scale, &besti1, &besti2, &best_shift)) continue;
         iq1_levels(order, BS, besti1, besti2, L);
         if (scale < 0) {
             for (int j = 0; j < BS; ++j) L[j] = (int8_t)(2 - L[j]);
             scale = -scale;
             best_shift = -best_shift;
         }
-        const float *xx = best_shift == 1 ? X_P : X_M;
+        const float *xx = best_shift == 1 ? qn_iq1_shifted[0] : qn_iq1_shifted[1];
         bool all_on_grid = true;
         uint16_t index[BS / 8];
         for (int k = 0; k < BS / 8; ++k) {
@@ -192,10 +211,12 @@ static void iq1_s_block(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *xb
 
 /* IQ1_M's shifted values for group k (0: elements 0-7, 1: elements 8-15) under shift pattern p:
  * p < 2 gives the first group +1/8, an even p the second. */
-static const float *iq1m_values(int p, int k) {
-    if (k == 0) return p < 2 ? X_P : X_M;
-    return p % 2 == 0 ? X_P : X_M;
+static inline const float *iq1m_values(int p, int k) {
+    if (k == 0) return p < 2 ? qn_iq1_shifted[0] : qn_iq1_shifted[1];
+    return p % 2 == 0 ? qn_iq1_shifted[0] : qn_iq1_shifted[1];
 }
+
+const float *qn_iq1m_values(int p, int k) { return iq1m_values(p, k); }
 
 static void iq1m_weights(const float *xb, const float *qw, float sigma2, float *weight) {
     if (qw) {
@@ -223,7 +244,7 @@ static inline void iq1m_add(iq1m_sums *s, int i, int seg, const float *xb, const
  * i2 as level 1, the rest as level 2. The partial sums before i1, and before i2, are the same floats
  * for every split sharing them, so they are carried forward instead of recomputed; only the tail
  * is added per split, in the same order, giving the same sums for a third of the work. */
-static bool iq1m_search(const float *xb, const float *weight, const int *order, float *scale, int *besti1,
+bool qn_iq1m_split_scalar(const float *xb, const float *weight, const int *order, float *scale, int *besti1,
                         int *besti2, int *best_p) {
     enum { BS = 16 };
     float best_score = -FLT_MAX;
@@ -254,7 +275,7 @@ static bool iq1m_search(const float *xb, const float *weight, const int *order, 
 /* IQ1_M: per 16 elements two index bytes; qh holds the 3-bit index tops and the shift signs (bits 3
  * and 7); the 3-bit scales fill the low 12 bits of four u16 words whose top nibbles hold the fp16
  * super-block scale, refitted over the whole block. */
-static void iq1_m_block(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
+static void iq1_m_block(const qn_iq_grid *g, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
     block_iq1_m *y = (block_iq1_m *)out;
     enum { BS = 16 };
     static const uint8_t MASKS[4] = {0x00, 0x80, 0x08, 0x88};
@@ -279,7 +300,7 @@ static void iq1_m_block(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *xb
         iq1_sorted(xb, BS, order);
         float scale = max;
         int besti1 = 0, besti2 = 0, best_p = 0;
-        if (!iq1m_search(xb, weight, order, &scale, &besti1, &besti2, &best_p)) continue;
+        if (!kernels->iq1m_split(xb, weight, order, &scale, &besti1, &besti2, &best_p)) continue;
         iq1_levels(order, BS, besti1, besti2, L);
         if (scale < 0) {
             for (int j = 0; j < BS; ++j) L[j] = (int8_t)(2 - L[j]);
@@ -329,10 +350,18 @@ static void iq1_m_block(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *xb
     memcpy(y->scales, sc, sizeof(sc));
 }
 
+void qn_quantize_iq1_s_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ1, iq1_s_block, k, sizeof(block_iq1_s), src, dst, nrow, n_per_row, imatrix);
+}
+
 void qn_quantize_iq1_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ1, iq1_s_block, NULL, sizeof(block_iq1_s), src, dst, nrow, n_per_row, imatrix);
+    qn_quantize_iq1_s_with(&qn_iq_scalar_kernels, src, dst, nrow, n_per_row, imatrix);
+}
+
+void qn_quantize_iq1_m_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    qn_iq_quantize_rows(QN_GRID_IQ1, iq1_m_block, k, sizeof(block_iq1_m), src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq1_m(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_iq_quantize_rows(QN_GRID_IQ1, iq1_m_block, NULL, sizeof(block_iq1_m), src, dst, nrow, n_per_row, imatrix);
+    qn_quantize_iq1_m_with(&qn_iq_scalar_kernels, src, dst, nrow, n_per_row, imatrix);
 }

@@ -7,8 +7,8 @@
 
 /* IQ2_XXS: per 32 elements two words, four 8-bit grid indices, then four 7-bit sign groups and the
  * 4-bit scale in bits 28-31. */
-static void iq2_xxs_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = scan, .n = 32, .kmax = 3, .is_lo = -6, .is_hi = 6, .is_step = 0.1f,
+static void iq2_xxs_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 32, .kmax = 3, .is_lo = -6, .is_hi = 6, .is_step = 0.1f,
                                 .eps = QN_GROUP_MAX_EPS, .start_from_qp = true, .refit_every_group = true,
                                 .refit_even_if_on_grid = true, .even_signs = true, .no_weights = QN_IQ_NEEDS_WEIGHTS};
     block_iq2_xxs *y = (block_iq2_xxs *)out;
@@ -54,8 +54,8 @@ static void iq2_16_scales(const float *scales, float max_scale, float fudge, qn_
 }
 
 /* IQ2_XS: per group a u16 = 9-bit grid index | 7 sign bits << 9. */
-static void iq2_xs_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = scan, .n = 16, .kmax = 3, .is_lo = -9, .is_hi = 9, .is_step = 0.1f,
+static void iq2_xs_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 16, .kmax = 3, .is_lo = -9, .is_hi = 9, .is_step = 0.1f,
                                 .eps = QN_GROUP_MAX_EPS, .even_signs = true, .no_weights = QN_IQ_NEEDS_WEIGHTS};
     block_iq2_xs *y = (block_iq2_xs *)out;
     float scales[QK_K / 16], max_scale = 0;
@@ -82,8 +82,8 @@ static void iq2_xs_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const float
 }
 
 /* IQ2_S: low 8 index bits in qs, the top 2 in qh, a full sign byte per group after the indices. */
-static void iq2_s_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = scan, .n = 16, .kmax = 3, .is_lo = -9, .is_hi = 9, .is_step = 0.1f,
+static void iq2_s_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 16, .kmax = 3, .is_lo = -9, .is_hi = 9, .is_step = 0.1f,
                                 .eps = 1e-8f, .no_weights = QN_IQ_QUARTER_SIGMA2_PLUS_X2};
     block_iq2_s *y = (block_iq2_s *)out;
     float scales[QK_K / 16], max_scale = 0;
@@ -110,26 +110,26 @@ static void iq2_s_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const float 
 
 /* XXS and XS have no rule without importance weights (ggml asserts): callers check
  * qn_quantize_requires_imatrix, and qn_quantize_prepare has built the grid. */
-void qn_quantize_iq2_xxs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ2_XXS, iq2_xxs_block, scan, sizeof(block_iq2_xxs), src, dst, nrow, n_per_row, imatrix);
+void qn_quantize_iq2_xxs_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ2_XXS, iq2_xxs_block, k, sizeof(block_iq2_xxs), src, dst, nrow, n_per_row, imatrix);
 }
 
-void qn_quantize_iq2_xs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ2_XS, iq2_xs_block, scan, sizeof(block_iq2_xs), src, dst, nrow, n_per_row, imatrix);
+void qn_quantize_iq2_xs_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    if (imatrix) qn_iq_quantize_rows(QN_GRID_IQ2_XS, iq2_xs_block, k, sizeof(block_iq2_xs), src, dst, nrow, n_per_row, imatrix);
 }
 
-void qn_quantize_iq2_s_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_iq_quantize_rows(QN_GRID_IQ2_S, iq2_s_block, scan, sizeof(block_iq2_s), src, dst, nrow, n_per_row, imatrix);
+void qn_quantize_iq2_s_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    qn_iq_quantize_rows(QN_GRID_IQ2_S, iq2_s_block, k, sizeof(block_iq2_s), src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq2_xxs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_quantize_iq2_xxs_scan(qn_iq_scan_scalar, src, dst, nrow, n_per_row, imatrix);
+    qn_quantize_iq2_xxs_with(&qn_iq_scalar_kernels, src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq2_xs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_quantize_iq2_xs_scan(qn_iq_scan_scalar, src, dst, nrow, n_per_row, imatrix);
+    qn_quantize_iq2_xs_with(&qn_iq_scalar_kernels, src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq2_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_quantize_iq2_s_scan(qn_iq_scan_scalar, src, dst, nrow, n_per_row, imatrix);
+    qn_quantize_iq2_s_with(&qn_iq_scalar_kernels, src, dst, nrow, n_per_row, imatrix);
 }

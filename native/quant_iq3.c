@@ -6,8 +6,8 @@
 
 /* IQ3_XXS: 64 8-bit grid indices, then per 32 elements a word of four 7-bit sign groups (even
  * parity) and the scale in bits 28-31. */
-static void iq3_xxs_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = scan, .n = 32, .kmax = 8, .is_lo = -15, .is_hi = 15, .is_step = 0.2f,
+static void iq3_xxs_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 32, .kmax = 8, .is_lo = -15, .is_hi = 15, .is_step = 0.2f,
                                 .eps = 1e-8f, .even_signs = true, .no_weights = QN_IQ_X2};
     block_iq3_xxs *y = (block_iq3_xxs *)out;
     float scales[QK_K / 32], max_scale = 0;
@@ -42,8 +42,8 @@ static void iq3_xxs_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const floa
  * ggml advances the qs and signs cursors only past sub-blocks it stores, so after an all-zero
  * sub-block the following ones move up into its place (an upstream bug: readers then take them for
  * the wrong sub-block). Byte identity means we do the same. */
-static void iq3_s_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = scan, .n = 32, .kmax = 8, .is_lo = -9, .is_hi = 9, .is_step = 0.2f,
+static void iq3_s_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
+    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 32, .kmax = 8, .is_lo = -9, .is_hi = 9, .is_step = 0.2f,
                                 .eps = 0, .start_off_grid = true, .refit_every_group = true, .no_weights = QN_IQ_X2};
     block_iq3_s *y = (block_iq3_s *)out;
     float scales[QK_K / 32], max_scale = 0;
@@ -78,18 +78,18 @@ static void iq3_s_block(const qn_iq_grid *grid, qn_iq_scan_fn scan, const float 
     }
 }
 
-void qn_quantize_iq3_xxs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_iq_quantize_rows(QN_GRID_IQ3_XXS, iq3_xxs_block, scan, sizeof(block_iq3_xxs), src, dst, nrow, n_per_row, imatrix);
+void qn_quantize_iq3_xxs_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    qn_iq_quantize_rows(QN_GRID_IQ3_XXS, iq3_xxs_block, k, sizeof(block_iq3_xxs), src, dst, nrow, n_per_row, imatrix);
 }
 
-void qn_quantize_iq3_s_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_iq_quantize_rows(QN_GRID_IQ3_S, iq3_s_block, scan, sizeof(block_iq3_s), src, dst, nrow, n_per_row, imatrix);
+void qn_quantize_iq3_s_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
+    qn_iq_quantize_rows(QN_GRID_IQ3_S, iq3_s_block, k, sizeof(block_iq3_s), src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq3_xxs(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_quantize_iq3_xxs_scan(qn_iq_scan_scalar, src, dst, nrow, n_per_row, imatrix);
+    qn_quantize_iq3_xxs_with(&qn_iq_scalar_kernels, src, dst, nrow, n_per_row, imatrix);
 }
 
 void qn_quantize_iq3_s(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
-    qn_quantize_iq3_s_scan(qn_iq_scan_scalar, src, dst, nrow, n_per_row, imatrix);
+    qn_quantize_iq3_s_with(&qn_iq_scalar_kernels, src, dst, nrow, n_per_row, imatrix);
 }

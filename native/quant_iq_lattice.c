@@ -213,7 +213,9 @@ bool qn_iq_fit_sub_block(const qn_lattice_cfg *c, const float *x, const float *q
     return true;
 }
 
-void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, qn_iq_scan_fn scan, size_t block_bytes, const float *src,
+const qn_iq_kernels qn_iq_scalar_kernels = {qn_iq_scan_scalar, qn_iq1s_split_scalar, qn_iq1m_split_scalar};
+
+void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, const qn_iq_kernels *k, size_t block_bytes, const float *src,
                          void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {
     const qn_iq_grid *grid = qn_iq_grid_get(grid_id);
     if (!grid) return;
@@ -221,7 +223,7 @@ void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, qn_iq_scan_fn scan, 
     const int64_t nb = n_per_row / QK_K;
     for (int64_t r = 0; r < nrow; ++r) {
         for (int64_t i = 0; i < nb; ++i, y += block_bytes) {
-            block(grid, scan, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y);
+            block(grid, k, src + r * n_per_row + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y);
         }
     }
 }

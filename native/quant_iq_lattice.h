@@ -8,7 +8,8 @@
 #include "iq_grid.h"
 
 /* Candidate scales per sub-block: at most 31 (IQ3_XXS), padded to whole vectors of every path. */
-#define QN_IQ_MAX_CANDIDATES 32
+#define QN_IQ_CANDIDATE_BITS 5
+#define QN_IQ_MAX_CANDIDATES (1 << QN_IQ_CANDIDATE_BITS)
 
 /* What each candidate scale gives before ggml's acceptance test: per group the grid point the snap
  * chose and whether the levels were on the grid, and the sub-block's weighted sums. Group-major, so
@@ -75,18 +76,48 @@ float qn_iq_sumx2(const float *x);
 /* The fitted sub-block scale as a 4-bit code under d's inverse id (ggml's 0.5*(id*scale - 1)). */
 int qn_iq_scale_code(float id, float scale, int max_code);
 
+/* IQ1_S's values for levels 0, 1, 2 under a shift of +1/8 ([0]) and -1/8 ([1]). */
+extern const float qn_iq1_shifted[2][3];
+
+/* IQ1_S's search over the splits of a sub-block of 32 elements sorted by value: elements before i1 take level 0,
+ * up to i2 level 1, the rest level 2, under either shift. sumx and sumw are the 33 prefix sums of weight*x and
+ * weight in sorted order. Returns false when no split is accepted; otherwise the split, the shift (1 or -1) and
+ * the scale, as ggml's first best under its test. */
+typedef bool (*qn_iq1s_split_fn)(const float *sumx, const float *sumw, float *scale, int *i1, int *i2, int *shift);
+bool qn_iq1s_split_scalar(const float *sumx, const float *sumw, float *scale, int *i1, int *i2, int *shift);
+
+/* IQ1_M's values for levels 0, 1, 2 of group k (elements 0-7 or 8-15) under shift pattern p (0-3). */
+const float *qn_iq1m_values(int p, int k);
+
+/* IQ1_M's search over the splits of a sub-block of 16 (order: the elements sorted by value) under the four shift
+ * patterns: the split, the pattern and the scale of ggml's first best. */
+typedef bool (*qn_iq1m_split_fn)(const float *xb, const float *weight, const int *order, float *scale, int *i1, int *i2,
+                                 int *pattern);
+bool qn_iq1m_split_scalar(const float *xb, const float *weight, const int *order, float *scale, int *i1, int *i2,
+                          int *pattern);
+
+/* The searches a SIMD path replaces; every other step is shared. */
+typedef struct {
+    qn_iq_scan_fn scan;
+    qn_iq1s_split_fn iq1s_split;
+    qn_iq1m_split_fn iq1m_split;
+} qn_iq_kernels;
+extern const qn_iq_kernels qn_iq_scalar_kernels;
+
 /* Quantizes rows super-block by super-block with the type's block function (imatrix: n_per_row
  * values or NULL). */
-typedef void (*qn_iq_block_fn)(const qn_iq_grid *g, qn_iq_scan_fn scan, const float *x, const float *qw, void *y);
-void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, qn_iq_scan_fn scan, size_t block_bytes, const float *src,
+typedef void (*qn_iq_block_fn)(const qn_iq_grid *g, const qn_iq_kernels *k, const float *x, const float *qw, void *y);
+void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, const qn_iq_kernels *k, size_t block_bytes, const float *src,
                          void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 
-/* The IQ2/IQ3 quantizers with a given scan: the scalar ones in kernels.h pass qn_iq_scan_scalar,
- * the SIMD paths their own. */
-void qn_quantize_iq2_xxs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
-void qn_quantize_iq2_xs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
-void qn_quantize_iq2_s_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
-void qn_quantize_iq3_xxs_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
-void qn_quantize_iq3_s_scan(qn_iq_scan_fn scan, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+/* The IQ1/IQ2/IQ3 quantizers with given searches: the scalar ones in kernels.h pass
+ * qn_iq_scalar_kernels, the SIMD paths their own. */
+void qn_quantize_iq2_xxs_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq2_xs_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq2_s_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq3_xxs_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq3_s_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq1_m_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
+void qn_quantize_iq1_s_with(const qn_iq_kernels *k, const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 
 #endif

@@ -67,6 +67,7 @@ static inline vm vi_eq(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi
 static inline vm vi_lt(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(b, a)); }
 /* base[idx] per lane. */
 static inline vi vi_gather(const int32_t *base, vi idx) { return _mm256_i32gather_epi32((const int *)base, idx, 4); }
+static inline vf vf_gather(const float *base, vi idx) { return _mm256_i32gather_ps(base, idx, 4); }
 /* Exact for the small integers used here. */
 static inline vf vi_to_vf(vi a) { return _mm256_cvtepi32_ps(a); }
 /* Stores the low bytes of 8 lanes holding 0..255. */

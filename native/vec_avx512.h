@@ -67,6 +67,7 @@ static inline vm vi_eq(vi a, vi b) { return _mm512_cmpeq_epi32_mask(a, b); }
 static inline vm vi_lt(vi a, vi b) { return _mm512_cmplt_epi32_mask(a, b); }
 /* base[idx] per lane. */
 static inline vi vi_gather(const int32_t *base, vi idx) { return _mm512_i32gather_epi32(idx, (const void *)base, 4); }
+static inline vf vf_gather(const float *base, vi idx) { return _mm512_i32gather_ps(idx, (const void *)base, 4); }
 /* Exact for the small integers used here. */
 static inline vf vi_to_vf(vi a) { return _mm512_cvtepi32_ps(a); }
 /* Stores the low bytes of 16 lanes holding 0..255. */

@@ -74,6 +74,12 @@ static inline vi vi_gather(const int32_t *base, vi idx) {
     const int32_t r[4] = {base[i[0]], base[i[1]], base[i[2]], base[i[3]]};
     return vld1q_s32(r);
 }
+static inline vf vf_gather(const float *base, vi idx) {
+    int32_t i[4];
+    vst1q_s32(i, idx);
+    const float r[4] = {base[i[0]], base[i[1]], base[i[2]], base[i[3]]};
+    return vld1q_f32(r);
+}
 static inline vf vi_to_vf(vi a) { return vcvtq_f32_s32(a); }
 /* Stores the low bytes of 4 lanes holding 0..255. */
 static inline void vi_store_u8(uint8_t *p, vi a) {
