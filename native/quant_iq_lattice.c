@@ -7,6 +7,12 @@
 
 #include <float.h>
 
+static int pack_levels(const qn_iq_grid *g, const int8_t *L) {
+    int u = 0;
+    for (int i = 0; i < g->dim; ++i) u |= L[i] << (g->bits * i);
+    return u;
+}
+
 /* L becomes the levels of the neighbour of packed levels u closest to xval at this scale (weighted
  * squared error, first minimum in list order). Each neighbour's error is summed over the coordinates
  * in order, as ggml does, but all neighbours of the list advance together (a loop the compiler
@@ -41,13 +47,13 @@ static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const 
 static bool snap_group(const qn_iq_grid *g, float id, float scale, int kmax, const float *xval, const float *waux,
                        int8_t *L) {
     for (int i = 0; i < g->dim; ++i) L[i] = (int8_t)qn_iq_clamp_level(id, xval[i], kmax);
-    const int u = qn_iq_pack_levels(g, L);
+    const int u = pack_levels(g, L);
     if (g->map[u] >= 0) return true;
     best_neighbour(g, u, xval, waux, scale, L);
     return false;
 }
 
-void qn_iq_correlate(int n, const float *xval, const float *weight, const int8_t *L, float *sumqx, float *sumq2) {
+static void correlate(int n, const float *xval, const float *weight, const int8_t *L, float *sumqx, float *sumq2) {
     float sx = 0, s2 = 0;
     for (int i = 0; i < n; ++i) {
         const float w = weight[i];
@@ -71,9 +77,9 @@ void qn_iq_scan_scalar(const qn_lattice_cfg *c, const float *xval, const float *
         for (int k = 0; k < ngroups; ++k) {
             int8_t *Lk = L + k * g->dim;
             out->on_grid[k][t] = snap_group(g, id, this_scale, c->kmax, xval + k * g->dim, waux + k * g->dim, Lk);
-            out->point[k][t] = g->map[qn_iq_pack_levels(g, Lk)];
+            out->point[k][t] = g->map[pack_levels(g, Lk)];
         }
-        qn_iq_correlate(c->n, xval, weight, L, &out->sumqx[t], &out->sumq2[t]);
+        correlate(c->n, xval, weight, L, &out->sumqx[t], &out->sumq2[t]);
     }
 }
 
@@ -130,13 +136,13 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
             snap_group(g, id, scale, c->kmax, xval + k * g->dim, waux + k * g->dim, L + k * g->dim);
         }
         float sumqx, sumq2;
-        qn_iq_correlate(c->n, xval, weight, L, &sumqx, &sumq2);
+        correlate(c->n, xval, weight, L, &sumqx, &sumq2);
         if (sumq2 > 0) scale = sumqx / sumq2;
     }
     /* Groups never snapped (no candidate accepted) sit at their levels, which ggml expects on the grid
      * and aborts otherwise; the all-zero levels are grid point 0 of every grid. */
     for (int k = 0; k < ngroups; ++k) {
-        const int m = g->map[qn_iq_pack_levels(g, L + k * g->dim)];
+        const int m = g->map[pack_levels(g, L + k * g->dim)];
         idx[k] = (uint16_t)(m >= 0 ? m : 0);
     }
     *scale_out = scale;

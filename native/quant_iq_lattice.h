@@ -22,8 +22,8 @@ typedef struct {
 
 struct qn_lattice_cfg;
 /* Scores candidates is_lo..is_hi of a sub-block (inverse scale (2*kmax - 1 + is*is_step) / denominator).
- * The scalar reference is qn_iq_scan_scalar; the SIMD paths give each candidate a lane and must
- * produce the same words. */
+ * The scalar reference is qn_iq_scan_scalar; the SIMD twins (quant_iq_lanes.inc) must produce the same
+ * words. */
 typedef void (*qn_iq_scan_fn)(const struct qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
                               float denominator, qn_iq_scan *out);
 void qn_iq_scan_scalar(const struct qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
@@ -60,16 +60,6 @@ static inline int qn_iq_clamp_level(float id, float x, int kmax) {
     const int l = qn_nearest_int(0.5f * (id * x - 1));
     return QN_MAX(0, QN_MIN(kmax - 1, l));
 }
-
-/* The packed index of one group's levels (level i in bits g->bits * i). */
-static inline int qn_iq_pack_levels(const qn_iq_grid *g, const int8_t *L) {
-    int u = 0;
-    for (int i = 0; i < g->dim; ++i) u |= L[i] << (g->bits * i);
-    return u;
-}
-
-/* The sums of weight*x*q and weight*q*q over n elements with levels L (q = 2L+1), in order. */
-void qn_iq_correlate(int n, const float *xval, const float *weight, const int8_t *L, float *sumqx, float *sumq2);
 
 /* Sum of squares of a 256 super-block, in order. */
 float qn_iq_sumx2(const float *x);
