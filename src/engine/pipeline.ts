@@ -82,14 +82,11 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
       const decls = file.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.targetType, nbytes: t.bytesOut }));
       const writer = await GgufFileWriter.create(paths[f]!, file.kvs, decls);
       writers.push(writer);
-      for (const t of file.tensors) {
-        o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
-        await processTensor(t, reader, writer, buffers, o, cancel, (n) => {
-          bytesDone += n;
-          o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
-        });
-        index++;
-      }
+      await processTensors(file.tensors, reader, writer, buffers, o, cancel, index, (t, i, n) => {
+        bytesDone += n;
+        o.onProgress?.({ tensorIndex: i, tensorName: t.name, bytesDone });
+      });
+      index += file.tensors.length;
     }
     throwIfAborted(o.signal);
     for (const w of writers) await w.finish();
@@ -102,50 +99,75 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
   }
 }
 
-async function processTensor(
-  t: TensorPlan, reader: TensorSource, writer: GgufFileWriter, buffers: BufferPair, o: EngineOptions,
-  cancel: Int32Array, advance: (bytes: number) => void,
+/** One chunk of rows of one tensor. */
+interface Chunk {
+  tensor: TensorPlan;
+  /** Index of the tensor in plan order. */
+  index: number;
+  firstRow: number;
+  rows: number;
+}
+
+function chunksOf(tensors: readonly TensorPlan[], firstIndex: number, chunkBytes: number): Chunk[] {
+  const chunks: Chunk[] = [];
+  tensors.forEach((tensor, i) => {
+    const nrows = tensor.elements / tensor.source.dims[0]!;
+    const rows = rowsPerChunk(tensor, chunkBytes);
+    for (let first = 0; first < nrows; first += rows) chunks.push({ tensor, index: firstIndex + i, firstRow: first, rows: Math.min(rows, nrows - first) });
+  });
+  return chunks;
+}
+
+/** Streams the tensors of one output file through the buffers as one sequence of chunks, so that the next
+ * tensor's first read overlaps the current tensor's last quantization. `advance` reports each tensor's start
+ * (0 bytes) and every chunk done. */
+async function processTensors(
+  tensors: readonly TensorPlan[], reader: TensorSource, writer: GgufFileWriter, buffers: BufferPair, o: EngineOptions,
+  cancel: Int32Array, firstIndex: number, advance: (t: TensorPlan, index: number, bytes: number) => void,
 ): Promise<void> {
-  const ne0 = t.source.dims[0]!;
-  const nrows = t.elements / ne0;
-  const srcRow = rowBytes(t.sourceType, ne0)!;
-  const dstRow = rowBytes(t.targetType, ne0)!;
-  const rows = rowsPerChunk(t, o.chunkBytes);
-  const nChunks = Math.ceil(nrows / rows);
-  const chunkRows = (k: number): number => Math.min(rows, nrows - k * rows);
+  const chunks = chunksOf(tensors, firstIndex, o.chunkBytes);
   // A read or write can fail while the loop awaits something else; mark it handled at once (the
   // loop awaits it later and throws then) so Node never reports an unhandled rejection.
   const handled = (p: Promise<void>): Promise<void> => {
     p.catch(() => undefined);
     return p;
   };
-  const read = (k: number): Promise<void> =>
-    handled(reader.read(t.source, k * rows * srcRow, chunkRows(k) * srcRow, buffers.input[k % 2]!));
+  const read = (k: number): Promise<void> => {
+    const c = chunks[k]!;
+    const srcRow = rowBytes(c.tensor.sourceType, c.tensor.source.dims[0]!)!;
+    return handled(reader.read(c.tensor.source, c.firstRow * srcRow, c.rows * srcRow, buffers.input[k % 2]!));
+  };
 
-  let pendingRead = nChunks > 0 ? read(0) : Promise.resolve();
+  let pendingRead = chunks.length > 0 ? read(0) : Promise.resolve();
   let pendingWrite: Promise<void> = Promise.resolve();
+  let started = -1;
   try {
-    for (let k = 0; k < nChunks; k++) {
+    for (let k = 0; k < chunks.length; k++) {
+      const { tensor: t, index, firstRow, rows: n } = chunks[k]!;
+      if (index !== started) {
+        started = index;
+        advance(t, index, 0);
+      }
       await pendingRead;
       throwIfAborted(o.signal);
-      if (k + 1 < nChunks) pendingRead = read(k + 1);
-      const n = chunkRows(k);
+      if (k + 1 < chunks.length) pendingRead = read(k + 1);
+      const ne0 = t.source.dims[0]!;
+      const srcRow = rowBytes(t.sourceType, ne0)!;
+      const dstRow = rowBytes(t.targetType, ne0)!;
       const input = buffers.input[k % 2]!;
-      let out: Uint8Array;
       if (t.action === 'copy') {
         // Copies are validated too, as llama.cpp's loader checks every byte range it reads.
         const bad = o.native.findInvalidRow({ type: t.sourceType, nrows: n, nPerRow: ne0, data: input });
-        if (bad >= 0) throw invalidInput(t, k * rows + bad);
-        out = input.subarray(0, n * srcRow);
+        if (bad >= 0) throw invalidInput(t, firstRow + bad);
         // The write must finish before this input buffer is read into again (chunk k + 2).
         await pendingWrite;
-        pendingWrite = handled(writer.write(out));
+        pendingWrite = handled(writer.write(input.subarray(0, n * srcRow)));
         await pendingWrite;
       } else {
         const output = buffers.output[k % 2]!;
         const r = await o.native.quantizeAsync({
           srcType: t.sourceType, dstType: t.targetType, nrows: n, nPerRow: ne0, src: input, dst: output,
-          simd: o.simd, threads: o.threads, imatrix: t.imatrix, firstRow: k * rows, rowsPerMatrix: t.source.dims[1] ?? 1, cancel,
+          simd: o.simd, threads: o.threads, imatrix: t.imatrix, firstRow, rowsPerMatrix: t.source.dims[1] ?? 1, cancel,
         });
         if (r.cancelled) throwIfAborted(o.signal);
         if (r.invalidInputRow >= 0) throw invalidInput(t, r.invalidInputRow);
@@ -157,11 +179,11 @@ async function processTensor(
         await pendingWrite;
         pendingWrite = handled(writer.write(output.subarray(0, n * dstRow)));
       }
-      advance(n * srcRow);
+      advance(t, index, n * srcRow);
     }
     await pendingWrite;
   } finally {
-    // Never leave a read in flight into a buffer the next tensor will use.
+    // Never leave a read or write in flight into buffers the caller may reuse.
     await pendingRead.catch(() => undefined);
     await pendingWrite.catch(() => undefined);
   }
