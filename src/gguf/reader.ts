@@ -82,6 +82,23 @@ class Cursor {
   async u64(what: string): Promise<bigint> { await this.need(8, what); const v = this.buf.readBigUInt64LE(this.at()); this.pos += 8; return v; }
   async i64(what: string): Promise<bigint> { await this.need(8, what); const v = this.buf.readBigInt64LE(this.at()); this.pos += 8; return v; }
 
+  /** The next string when it is valid and already in the window, else undefined with nothing consumed (string()
+   * then reads it, or reports what is wrong): a vocabulary's strings without an await or an error label each. */
+  stringInWindow(): string | undefined {
+    const at = this.pos - this.bufStart;
+    if (at < 0 || at + 8 > this.buf.length) return undefined;
+    const lo = this.buf.readUInt32LE(at), hi = this.buf.readUInt32LE(at + 4);
+    if (hi !== 0 || lo > MAX_STRING || at + 8 + lo > this.buf.length) return undefined;
+    let text: string;
+    try {
+      text = utf8.decode(this.buf.subarray(at + 8, at + 8 + lo));
+    } catch {
+      return undefined;
+    }
+    this.pos += 8 + lo;
+    return text;
+  }
+
   async string(what: string): Promise<string> {
     const start = this.pos;
     const len = await this.u64(`the length of ${what}`);
@@ -131,7 +148,7 @@ async function readArray(c: Cursor, key: string, depth: number): Promise<GgufArr
   if (elementType === GgufValueType.STRING) {
     const items: string[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      items[i] = await c.string(`${key}[${i}]`);
+      items[i] = c.stringInWindow() ?? await c.string(`${key}[${i}]`);
       if ((i & 1023) === 1023) await c.breathe();
     }
     return { elementType, items };

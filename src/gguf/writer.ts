@@ -42,10 +42,13 @@ class Sink {
   u64(v: bigint): void { this.reserve(8); this.buf.writeBigUInt64LE(v, this.length); this.length += 8; }
   i64(v: bigint): void { this.reserve(8); this.buf.writeBigInt64LE(v, this.length); this.length += 8; }
   bytes(b: Uint8Array): void { this.reserve(b.length); this.buf.set(b, this.length); this.length += b.length; }
+  /** A u64 length and the UTF-8 bytes, encoded in place (a vocabulary has 30-250k of them). */
   string(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.u64(BigInt(b.length));
-    this.bytes(b);
+    this.reserve(8 + 3 * s.length);
+    const n = this.buf.write(s, this.length + 8, 'utf8');
+    this.buf.writeUInt32LE(n, this.length);
+    this.buf.writeUInt32LE(0, this.length + 4);
+    this.length += 8 + n;
   }
   zeros(n: number): void { this.reserve(n); this.buf.fill(0, this.length, this.length + n); this.length += n; }
   result(): Buffer { return this.buf.subarray(0, this.length); }

@@ -3,7 +3,6 @@
  * card; sampling defaults from generation_config.json. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { GgufValueType } from '../gguf/format.js';
 import { isObject, type Json, type JsonObject } from './folder.js';
 import type { KvBuilder } from './kv-builder.js';
@@ -284,6 +283,8 @@ export async function loadModelCard(dir: string): Promise<JsonObject | undefined
   }
   const source = `${body.join('\n')}\n`.replaceAll('- no\n', '- "no"\n').replaceAll('\t', '  ');
   let data: unknown;
+  // Loaded here, not at start-up: only a conversion with a model card needs the YAML parser (27 ms to load).
+  const { parse: parseYaml } = await import('yaml');
   try {
     data = parseYaml(source, { version: '1.1' });
   } catch {

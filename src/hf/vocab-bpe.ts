@@ -3,7 +3,6 @@
  * special vocabulary. Token ids come from Hugging Face's tokenizers.js, as transformers computes them. */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
 import { QuantNativeError } from '../errors.js';
 import { GgufValueType } from '../gguf/format.js';
 import { PRE_TOKENIZER_BY_HASH, PRE_TOKENIZER_CHECK_TEXT } from './bpe-pre-hashes.js';
@@ -29,6 +28,8 @@ export async function readBpeVocab(dir: string, vocabSize: number | undefined): 
     });
   }
   const config = await readJsonFile(join(dir, 'tokenizer_config.json'), 'tokenizer config');
+  // Loaded here, not at start-up: only BPE vocabularies need it.
+  const { Tokenizer } = await import('@huggingface/tokenizers');
   const tokenizer = new Tokenizer(tj, isObject(config) ? config : {});
   const vocab = new Map<number, string>();
   for (const [token, id] of Object.entries(tj['model']['vocab'] as JsonObject)) vocab.set(id as number, token);
