@@ -64,15 +64,11 @@ static int pack_levels(const int8_t *L) {
     return u;
 }
 
-/* The grid point for the levels of one group of 8: the point itself, or the neighbour closest to
- * xb at this scale (ggml's iq1_find_best_neighbour2), scored side by side as in the lattice search.
- * The shifted values are level - 1 + delta, which is exactly how the tables qn_iq1_shifted[0] and qn_iq1_shifted[1] were
- * computed. ggml has no answer when every distance is NaN or Inf; we then keep the first neighbour. */
-static int iq1_grid_index(const qn_iq_grid *g, const int8_t *L, const float *xb, const float *weight, float scale,
-                          float delta, bool *on_grid) {
-    const int u = pack_levels(L);
-    if (g->map[u] >= 0) return g->map[u];
-    *on_grid = false;
+/* The list position of the neighbour of packed levels u (not on the grid) closest to xb at this scale (ggml's
+ * iq1_find_best_neighbour2), its neighbours scored side by side. The shifted values are level - 1 + delta, which is
+ * exactly how the tables qn_iq1_shifted were computed. ggml has no answer when every distance is NaN or Inf; we
+ * then keep the first neighbour. */
+int qn_iq1_nearest_scalar(const qn_iq_grid *g, int u, const float *xb, const float *weight, float scale, float delta) {
     const uint16_t *nb = qn_iq_grid_neighbours(g, u);
     const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
     const int n = nb[0], npad = qn_iq_padded(n);
@@ -93,7 +89,16 @@ static int iq1_grid_index(const qn_iq_grid *g, const int8_t *L, const float *xb,
             k = j;
         }
     }
-    return nb[1 + k];
+    return k;
+}
+
+/* The grid point for the levels of one group of 8: the point itself, or its nearest neighbour. */
+static int iq1_grid_index(const qn_iq_grid *g, const qn_iq_kernels *kernels, const int8_t *L, const float *xb,
+                          const float *weight, float scale, float delta, bool *on_grid) {
+    const int u = pack_levels(L);
+    if (g->map[u] >= 0) return g->map[u];
+    *on_grid = false;
+    return qn_iq_grid_neighbours(g, u)[1 + kernels->iq1_nearest(g, u, xb, weight, scale, delta)];
 }
 
 /* sum over the group of 8 at grid point k of w*q*x and w*q*q, with q the shifted value times mult. */
@@ -181,7 +186,7 @@ static void iq1_s_block(const qn_iq_grid *g, const qn_iq_kernels *kernels, const
         bool all_on_grid = true;
         uint16_t index[BS / 8];
         for (int k = 0; k < BS / 8; ++k) {
-            index[k] = (uint16_t)iq1_grid_index(g, L + 8 * k, xb + 8 * k, weight + 8 * k, scale, best_shift * IQ1_DELTA, &all_on_grid);
+            index[k] = (uint16_t)iq1_grid_index(g, kernels, L + 8 * k, xb + 8 * k, weight + 8 * k, scale, best_shift * IQ1_DELTA, &all_on_grid);
         }
         if (!all_on_grid) {
             float sumqx = 0, sumq2 = 0;
@@ -309,7 +314,7 @@ static void iq1_m_block(const qn_iq_grid *g, const qn_iq_kernels *kernels, const
         }
         bool all_on_grid = true;
         for (int k = 0; k < 2; ++k) {
-            index[ib][k] = (uint16_t)iq1_grid_index(g, L + 8 * k, xb + 8 * k, weight + 8 * k, scale,
+            index[ib][k] = (uint16_t)iq1_grid_index(g, kernels, L + 8 * k, xb + 8 * k, weight + 8 * k, scale,
                                                     iq1m_values(best_p, k)[1], &all_on_grid);
         }
         if (!all_on_grid) {

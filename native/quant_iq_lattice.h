@@ -86,11 +86,17 @@ typedef bool (*qn_iq1m_split_fn)(const float *xb, const float *weight, const int
 bool qn_iq1m_split_scalar(const float *xb, const float *weight, const int *order, float *scale, int *i1, int *i2,
                           int *pattern);
 
+/* IQ1's neighbour search: the position in the list of packed levels u (off the grid) of the neighbour nearest to
+ * the group's values xb under weights, at this scale and shift delta (values level - 1 + delta). */
+typedef int (*qn_iq1_nearest_fn)(const qn_iq_grid *g, int u, const float *xb, const float *weight, float scale, float delta);
+int qn_iq1_nearest_scalar(const qn_iq_grid *g, int u, const float *xb, const float *weight, float scale, float delta);
+
 /* The searches a SIMD path replaces; every other step is shared. */
 typedef struct {
     qn_iq_scan_fn scan;
     qn_iq1s_split_fn iq1s_split;
     qn_iq1m_split_fn iq1m_split;
+    qn_iq1_nearest_fn iq1_nearest;
 } qn_iq_kernels;
 extern const qn_iq_kernels qn_iq_scalar_kernels;
 
