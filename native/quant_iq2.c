@@ -8,7 +8,7 @@
 /* IQ2_XXS: per 32 elements two words, four 8-bit grid indices, then four 7-bit sign groups and the
  * 4-bit scale in bits 28-31. */
 static void iq2_xxs_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 32, .kmax = 3, .is_lo = -6, .is_hi = 6, .is_step = 0.1f,
+    const qn_lattice_cfg cfg = {.grid = grid, .kernels = kernels, .n = 32, .kmax = 3, .is_lo = -6, .is_hi = 6, .is_step = 0.1f,
                                 .eps = QN_GROUP_MAX_EPS, .start_from_qp = true, .refit_every_group = true,
                                 .refit_even_if_on_grid = true, .even_signs = true, .no_weights = QN_IQ_NEEDS_WEIGHTS};
     block_iq2_xxs *y = (block_iq2_xxs *)out;
@@ -55,7 +55,7 @@ static void iq2_16_scales(const float *scales, float max_scale, float fudge, qn_
 
 /* IQ2_XS: per group a u16 = 9-bit grid index | 7 sign bits << 9. */
 static void iq2_xs_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 16, .kmax = 3, .is_lo = -9, .is_hi = 9, .is_step = 0.1f,
+    const qn_lattice_cfg cfg = {.grid = grid, .kernels = kernels, .n = 16, .kmax = 3, .is_lo = -9, .is_hi = 9, .is_step = 0.1f,
                                 .eps = QN_GROUP_MAX_EPS, .even_signs = true, .no_weights = QN_IQ_NEEDS_WEIGHTS};
     block_iq2_xs *y = (block_iq2_xs *)out;
     float scales[QK_K / 16], max_scale = 0;
@@ -83,7 +83,7 @@ static void iq2_xs_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, c
 
 /* IQ2_S: low 8 index bits in qs, the top 2 in qh, a full sign byte per group after the indices. */
 static void iq2_s_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 16, .kmax = 3, .is_lo = -9, .is_hi = 9, .is_step = 0.1f,
+    const qn_lattice_cfg cfg = {.grid = grid, .kernels = kernels, .n = 16, .kmax = 3, .is_lo = -9, .is_hi = 9, .is_step = 0.1f,
                                 .eps = 1e-8f, .no_weights = QN_IQ_QUARTER_SIGMA2_PLUS_X2};
     block_iq2_s *y = (block_iq2_s *)out;
     float scales[QK_K / 16], max_scale = 0;

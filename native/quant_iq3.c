@@ -7,7 +7,7 @@
 /* IQ3_XXS: 64 8-bit grid indices, then per 32 elements a word of four 7-bit sign groups (even
  * parity) and the scale in bits 28-31. */
 static void iq3_xxs_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 32, .kmax = 8, .is_lo = -15, .is_hi = 15, .is_step = 0.2f,
+    const qn_lattice_cfg cfg = {.grid = grid, .kernels = kernels, .n = 32, .kmax = 8, .is_lo = -15, .is_hi = 15, .is_step = 0.2f,
                                 .eps = 1e-8f, .even_signs = true, .no_weights = QN_IQ_X2};
     block_iq3_xxs *y = (block_iq3_xxs *)out;
     float scales[QK_K / 32], max_scale = 0;
@@ -43,7 +43,7 @@ static void iq3_xxs_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, 
  * sub-block the following ones move up into its place (an upstream bug: readers then take them for
  * the wrong sub-block). Byte identity means we do the same. */
 static void iq3_s_block(const qn_iq_grid *grid, const qn_iq_kernels *kernels, const float *xbl, const float *qwbl, void *out) {
-    const qn_lattice_cfg cfg = {.grid = grid, .scan = kernels->scan, .n = 32, .kmax = 8, .is_lo = -9, .is_hi = 9, .is_step = 0.2f,
+    const qn_lattice_cfg cfg = {.grid = grid, .kernels = kernels, .n = 32, .kmax = 8, .is_lo = -9, .is_hi = 9, .is_step = 0.2f,
                                 .eps = 0, .start_off_grid = true, .refit_every_group = true, .no_weights = QN_IQ_X2};
     block_iq3_s *y = (block_iq3_s *)out;
     float scales[QK_K / 32], max_scale = 0;

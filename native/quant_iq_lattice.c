@@ -13,11 +13,9 @@ static int pack_levels(const qn_iq_grid *g, const int8_t *L) {
     return u;
 }
 
-/* L becomes the levels of the neighbour of packed levels u closest to xval at this scale (weighted
- * squared error, first minimum in list order). Each neighbour's error is summed over the coordinates
- * in order, as ggml does, but all neighbours of the list advance together (a loop the compiler
- * vectorises across neighbours without changing any lane's sum). */
-static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale, int8_t *L) {
+/* Each neighbour's error is summed over the coordinates in order, as ggml does, but all neighbours of the list
+ * advance together (a loop the compiler vectorises across neighbours without changing any lane's sum). */
+int qn_iq_nearest_scalar(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale) {
     const uint16_t *nb = qn_iq_grid_neighbours(g, u);
     const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
     const int n = nb[0], npad = qn_iq_padded(n);
@@ -40,16 +38,19 @@ static void best_neighbour(const qn_iq_grid *g, int u, const float *xval, const 
             best = j;
         }
     }
-    for (int i = 0; i < g->dim; ++i) L[i] = lv[i * npad + best];
+    return best;
 }
 
 /* Levels of group xval at inverse scale id, snapped to the grid; returns whether they were on it. */
-static bool snap_group(const qn_iq_grid *g, float id, float scale, int kmax, const float *xval, const float *waux,
-                       int8_t *L) {
+static bool snap_group(const qn_iq_grid *g, qn_iq_nearest_fn nearest, float id, float scale, int kmax, const float *xval,
+                       const float *waux, int8_t *L) {
     for (int i = 0; i < g->dim; ++i) L[i] = (int8_t)qn_iq_clamp_level(id, xval[i], kmax);
     const int u = pack_levels(g, L);
     if (g->map[u] >= 0) return true;
-    best_neighbour(g, u, xval, waux, scale, L);
+    const int j = nearest(g, u, xval, waux, scale);
+    const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
+    const int npad = qn_iq_padded(qn_iq_grid_neighbours(g, u)[0]);
+    for (int i = 0; i < g->dim; ++i) L[i] = lv[i * npad + j];
     return false;
 }
 
@@ -76,7 +77,7 @@ void qn_iq_scan_scalar(const qn_lattice_cfg *c, const float *xval, const float *
         const float this_scale = 1 / id;
         for (int k = 0; k < ngroups; ++k) {
             int8_t *Lk = L + k * g->dim;
-            out->on_grid[k][t] = snap_group(g, id, this_scale, c->kmax, xval + k * g->dim, waux + k * g->dim, Lk);
+            out->on_grid[k][t] = snap_group(g, qn_iq_nearest_scalar, id, this_scale, c->kmax, xval + k * g->dim, waux + k * g->dim, Lk);
             out->point[k][t] = g->map[pack_levels(g, Lk)];
         }
         correlate(c->n, xval, weight, L, &out->sumqx[t], &out->sumq2[t]);
@@ -106,7 +107,7 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
     }
 
     qn_iq_scan scan;
-    c->scan(c, xval, weight, waux, denominator, &scan);
+    c->kernels->scan(c, xval, weight, waux, denominator, &scan);
     bool on_grid[8];
     for (int k = 0; k < ngroups; ++k) on_grid[k] = !c->start_off_grid;
     float best = 0;
@@ -133,7 +134,7 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
         const float id = 1 / scale;
         for (int k = 0; k < ngroups; ++k) {
             if (on_grid[k] && !c->refit_every_group) continue;
-            snap_group(g, id, scale, c->kmax, xval + k * g->dim, waux + k * g->dim, L + k * g->dim);
+            snap_group(g, c->kernels->nearest, id, scale, c->kmax, xval + k * g->dim, waux + k * g->dim, L + k * g->dim);
         }
         float sumqx, sumq2;
         correlate(c->n, xval, weight, L, &sumqx, &sumq2);
@@ -219,7 +220,7 @@ bool qn_iq_fit_sub_block(const qn_lattice_cfg *c, const float *x, const float *q
     return true;
 }
 
-const qn_iq_kernels qn_iq_scalar_kernels = {qn_iq_scan_scalar, qn_iq1s_split_scalar, qn_iq1m_split_scalar, qn_iq1_nearest_scalar};
+const qn_iq_kernels qn_iq_scalar_kernels = {qn_iq_scan_scalar, qn_iq_nearest_scalar, qn_iq1s_split_scalar, qn_iq1m_split_scalar, qn_iq1_nearest_scalar};
 
 void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, const qn_iq_kernels *k, size_t block_bytes, const float *src,
                          void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {

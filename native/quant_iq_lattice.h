@@ -29,9 +29,11 @@ typedef void (*qn_iq_scan_fn)(const struct qn_lattice_cfg *c, const float *xval,
 void qn_iq_scan_scalar(const struct qn_lattice_cfg *c, const float *xval, const float *weight, const float *waux,
                        float denominator, qn_iq_scan *out);
 
+struct qn_iq_kernels;
+
 typedef struct qn_lattice_cfg {
     const qn_iq_grid *grid;
-    qn_iq_scan_fn scan;
+    const struct qn_iq_kernels *kernels;
     int n;            /* elements in the sub-block (a multiple of grid->dim, at most 32) */
     int kmax;         /* levels per coordinate: 3 (IQ2) or 8 (IQ3) */
     int is_lo, is_hi; /* candidate scales id = (2*kmax - 1 + is*is_step) / max for is in [is_lo, is_hi] */
@@ -91,9 +93,15 @@ bool qn_iq1m_split_scalar(const float *xb, const float *weight, const int *order
 typedef int (*qn_iq1_nearest_fn)(const qn_iq_grid *g, int u, const float *xb, const float *weight, float scale, float delta);
 int qn_iq1_nearest_scalar(const qn_iq_grid *g, int u, const float *xb, const float *weight, float scale, float delta);
 
+/* The IQ2/IQ3 neighbour search: the position in the list of packed levels u (off the grid) of the grid point nearest
+ * to xval at this scale (squared error weighted by waux, levels as 2l + 1, the first minimum in list order). */
+typedef int (*qn_iq_nearest_fn)(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale);
+int qn_iq_nearest_scalar(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale);
+
 /* The searches a SIMD path replaces; every other step is shared. */
-typedef struct {
+typedef struct qn_iq_kernels {
     qn_iq_scan_fn scan;
+    qn_iq_nearest_fn nearest;
     qn_iq1s_split_fn iq1s_split;
     qn_iq1m_split_fn iq1m_split;
     qn_iq1_nearest_fn iq1_nearest;
