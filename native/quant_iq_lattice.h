@@ -1,7 +1,7 @@
 /* The search shared by IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S: fit one sub-block of magnitudes
  * to a lattice grid (groups of 8 or 4 coordinates, each grid point's coordinates odd levels 2l+1)
  * under one scale. The types differ only in the settings below and in how they pack the result.
- * Also the row driver of every IQ1/IQ2/IQ3 type. */
+ * Also the row driver of every IQ1/IQ2/IQ3 type, and the searches their SIMD twins replace (qn_iq_kernels). */
 #ifndef QN_QUANT_IQ_LATTICE_H
 #define QN_QUANT_IQ_LATTICE_H
 
