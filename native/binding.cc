@@ -92,6 +92,7 @@ struct QuantizeJob {
   std::atomic<int64_t> bad_input{-1};
   std::atomic<int64_t> bad_output{-1};
   std::atomic<bool> cancelled{false};
+  std::atomic<int64_t> next_row{0};
 
   static void KeepFirst(std::atomic<int64_t> &slot, int64_t row) {
     int64_t cur = slot.load();
@@ -124,18 +125,19 @@ struct QuantizeJob {
     }
   }
 
-  void RunRows(int64_t r0, int64_t r1) {
+  int64_t BlockRows() const { return std::max<int64_t>(1, kScratchElements / n_per_row); }
+
+  // Rows [r0, r1), at most BlockRows() of them; false once the job must stop (cancelled, invalid data).
+  bool RunRows(int64_t r0, int64_t r1, std::vector<float> &scratch, std::vector<float> &back) {
     const size_t src_row = qn_row_size(src_type, n_per_row);
     const size_t dst_row = qn_row_size(dst_type, n_per_row);
-    const int64_t step = std::max<int64_t>(1, kScratchElements / n_per_row);
-    std::vector<float> scratch, back;
-    if (src_type != QN_F32) scratch.resize(static_cast<size_t>(std::min(step, r1 - r0) * n_per_row));
+    if (src_type != QN_F32) scratch.resize(static_cast<size_t>((r1 - r0) * n_per_row));
     for (int64_t r = r0; r < r1;) {
       if (Cancelled()) {
         cancelled = true;
-        return;
+        return false;
       }
-      int64_t n = std::min(step, r1 - r);
+      int64_t n = r1 - r;
       // Rows of one call share one importance vector: never cross a matrix (expert) boundary.
       if (imatrix && rows_per_matrix > 0) {
         const int64_t g = first_row + r;
@@ -145,7 +147,7 @@ struct QuantizeJob {
       const int64_t bad_in = !validate ? -1 : check_input ? check_input(in, n, n_per_row) : qn_find_invalid_row(src_type, in, n, n_per_row);
       if (bad_in >= 0) {
         KeepFirst(bad_input, first_row + r + bad_in);
-        return;
+        return false;
       }
       const float *f32 = reinterpret_cast<const float *>(in);
       if (src_type != QN_F32) {
@@ -157,10 +159,24 @@ struct QuantizeJob {
       const int64_t bad_out = validate ? qn_find_invalid_row(dst_type, out, n, n_per_row) : -1;
       if (bad_out >= 0) {
         KeepFirst(bad_output, first_row + r + bad_out);
-        return;
+        return false;
       }
       if (row_errors) MeasureRows(f32, out, r, n, back);
       r += n;
+    }
+    return true;
+  }
+
+  // Threads take blocks of rows as they become free rather than a fixed share: the JS thread's reads
+  // and writes share the cores, and a thread the OS pauses for them would otherwise leave the others
+  // waiting at the end of every chunk. Blocks are claimed in row order, so every row before an invalid
+  // one is still checked and the first invalid row is the one reported.
+  void Worker() {
+    std::vector<float> scratch, back;
+    const int64_t block = BlockRows();
+    for (;;) {
+      const int64_t r0 = next_row.fetch_add(block);
+      if (r0 >= nrows || !RunRows(r0, std::min(nrows, r0 + block), scratch, back)) return;
     }
   }
 
@@ -170,17 +186,12 @@ struct QuantizeJob {
   bool Prepare() { return qn_quantize_prepare(dst_type); }
 
   void Run() {
-    const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, nrows)));
-    if (t == 1) {
-      RunRows(0, nrows);
-      return;
-    }
+    const int64_t blocks = (nrows + BlockRows() - 1) / BlockRows();
+    const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks)));
     std::vector<std::thread> pool;
-    pool.reserve(static_cast<size_t>(t));
-    for (int i = 0; i < t; ++i) {
-      const int64_t r0 = nrows * i / t, r1 = nrows * (i + 1) / t;
-      pool.emplace_back([this, r0, r1] { RunRows(r0, r1); });
-    }
+    pool.reserve(static_cast<size_t>(t - 1));
+    for (int i = 1; i < t; ++i) pool.emplace_back([this] { Worker(); });
+    Worker();
     for (auto &th : pool) th.join();
   }
 };

@@ -77,6 +77,16 @@ describe('the binding checks what it is given', () => {
     expect(native.quantizeSync(huge)).toMatchObject({ invalidInputRow: -1, invalidOutputRow: 1 });
     expect(native.quantizeSync({ ...huge, validate: false })).toMatchObject({ invalidInputRow: -1, invalidOutputRow: -1 });
   });
+  it.each([[[1500, 700], 700], [[1500], 1500], [[0, 2047], 0]])(
+    'threads taking blocks of rows as they come still report the first invalid row (NaN in rows %j)',
+    async (bad, first) => {
+      // 2048 rows of 256: several blocks per thread, claimed in whatever order the threads run.
+      const src = new Float32Array(2048 * 256).fill(0.5);
+      for (const r of bad) src[r * 256 + 7] = Number.NaN;
+      const r = await native.quantizeAsync({ ...job, nrows: 2048, src, dst: Buffer.alloc(2048 * 144), threads: 4 });
+      expect(r.invalidInputRow).toBe(first);
+    },
+  );
 });
 
 describe('context awareness', () => {
