@@ -432,6 +432,21 @@ Napi::Value SimdParse(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, qn_simd_parse(name.c_str()));
 }
 
+// Zeroed memory starting on an `alignment` boundary, which O_DIRECT writes need. V8 allocates it, so it
+// is an ordinary ArrayBuffer where the V8 sandbox forbids external memory (Electron).
+Napi::Value AlignedBuffer(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "alignedBuffer expects an options object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  const int64_t bytes = GetInt(env, o, "bytes", 0, INT64_C(1) << 32);
+  const int64_t alignment = GetInt(env, o, "alignment", 1, INT64_C(1) << 16);
+  if ((alignment & (alignment - 1)) != 0) throw Napi::RangeError::New(env, "alignment must be a power of two");
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, static_cast<size_t>(bytes + alignment));
+  const uintptr_t address = reinterpret_cast<uintptr_t>(ab.Data());
+  const size_t offset = static_cast<size_t>((alignment - static_cast<int64_t>(address % alignment)) % alignment);
+  return Napi::Uint8Array::New(env, static_cast<size_t>(bytes), ab, offset);
+}
+
 Napi::Object Info(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
@@ -467,6 +482,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dequantizeAsync", Napi::Function::New(env, DequantizeAsync, "dequantizeAsync"));
   exports.Set("findInvalidRow", Napi::Function::New(env, FindInvalidRow, "findInvalidRow"));
   exports.Set("simdParse", Napi::Function::New(env, SimdParse, "simdParse"));
+  exports.Set("alignedBuffer", Napi::Function::New(env, AlignedBuffer, "alignedBuffer"));
   return exports;
 }
 

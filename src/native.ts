@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QuantNativeError } from './errors.js';
+import { DIRECT_BLOCK, type AlignedAlloc } from './gguf/append-file.js';
 
 export interface NativeTypeInfo {
   readonly name: string;
@@ -64,6 +65,8 @@ export interface NativeAddon {
   dequantizeAsync(job: { type: number; nrows: number; nPerRow: number; src: ByteSource; dst: ByteSource }): Promise<void>;
   findInvalidRow(job: { type: number; nrows: number; nPerRow: number; data: ByteSource }): number;
   simdParse(name: string): number;
+  /** `bytes` zeroed bytes starting on an `alignment` (power of two) boundary. */
+  alignedBuffer(job: { bytes: number; alignment: number }): Uint8Array;
 }
 
 /** The kernel paths a caller can ask for; `auto` picks the best this CPU runs. */
@@ -114,4 +117,11 @@ export function resolveSimd(addon: NativeAddon, requested?: string): number {
     });
   }
   return index;
+}
+
+/** Memory for output written around the page cache, unless QUANT_NATIVE_DIRECT_IO=0 asks for buffered
+ * writes (for a file system whose O_DIRECT misbehaves). */
+export function directIoAlloc(addon: NativeAddon): AlignedAlloc | undefined {
+  if (process.env.QUANT_NATIVE_DIRECT_IO === '0') return undefined;
+  return (bytes) => addon.alignedBuffer({ bytes, alignment: DIRECT_BLOCK });
 }

@@ -4,7 +4,7 @@
 import { GgmlType, rowBytes } from './ggml-types.js';
 import { GgufValueType, type GgufKv } from './gguf/format.js';
 import { GgufFileWriter, type TensorDecl } from './gguf/writer.js';
-import { loadNative, resolveSimd } from './native.js';
+import { directIoAlloc, loadNative, resolveSimd } from './native.js';
 
 export interface SyntheticModelOptions {
   layers: number;
@@ -149,7 +149,7 @@ export async function writeSyntheticModel(path: string, options: SyntheticModelO
   const rng = new FastRng(options.seed ?? 1);
   const native = loadNative();
   const simd = resolveSimd(native, 'auto');
-  const writer = await GgufFileWriter.create(path, modelKvs(options), list.map((t) => t.decl));
+  const writer = await GgufFileWriter.create(path, modelKvs(options), list.map((t) => t.decl), undefined, { alignedAlloc: directIoAlloc(native) });
   try {
     for (const t of list) {
       const ne0 = t.decl.dims[0]!;

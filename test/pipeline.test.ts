@@ -1,5 +1,5 @@
 /** The engine's chunk pipeline: reads run ahead of the quantization across tensor boundaries, and the bytes do not
- * depend on the chunk size. */
+ * depend on the chunk size or on how the output goes to the disk. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,18 @@ describe('engine pipeline', () => {
     const a = join(tmp.dir, 'a.gguf'), b = join(tmp.dir, 'b.gguf');
     await quantize({ input, output: a, preset: 'Q4_K_M', chunkBytes: 32 << 20 });
     await quantize({ input, output: b, preset: 'Q4_K_M', chunkBytes: 3000 });
+    expect(readFileSync(b).equals(readFileSync(a))).toBe(true);
+  });
+
+  it('writes the same bytes through the page cache (QUANT_NATIVE_DIRECT_IO=0) as around it', async () => {
+    const a = join(tmp.dir, 'direct.gguf'), b = join(tmp.dir, 'buffered.gguf');
+    await quantize({ input, output: a, preset: 'Q4_K_M', chunkBytes: 5000, threads: 2 });
+    process.env.QUANT_NATIVE_DIRECT_IO = '0';
+    try {
+      await quantize({ input, output: b, preset: 'Q4_K_M', chunkBytes: 5000, threads: 2 });
+    } finally {
+      delete process.env.QUANT_NATIVE_DIRECT_IO;
+    }
     expect(readFileSync(b).equals(readFileSync(a))).toBe(true);
   });
 });

@@ -7,8 +7,9 @@ import { ggmlTypeName, rowBytes } from '../ggml-types.js';
 import type { GgufTensorInfo } from '../gguf/format.js';
 import type { GgufModel } from '../gguf/model.js';
 import { TensorDataReader } from '../gguf/reader.js';
+import { alignedMemory, DIRECT_BLOCK, type AlignedAlloc } from '../gguf/append-file.js';
 import { GgufFileWriter } from '../gguf/writer.js';
-import type { NativeAddon } from '../native.js';
+import { directIoAlloc, type NativeAddon } from '../native.js';
 import type { QuantPlan, TensorPlan } from '../quant/plan.js';
 
 export interface EngineProgress {
@@ -38,13 +39,17 @@ export interface EngineOptions {
   source?: TensorSource | undefined;
 }
 
-/** One set of reusable buffers, sized for the largest chunk of any tensor. */
+/** One set of reusable buffers, sized for the largest chunk of any tensor. Output memory comes from
+ * `alignedAlloc` when there is one, and has a block to spare: each chunk is placed at its file offset's
+ * phase, so that the writer sends it to the disk without a copy. */
 class BufferPair {
   readonly input: Buffer[];
-  readonly output: Buffer[];
-  constructor(inBytes: number, outBytes: number) {
+  readonly output: Uint8Array[];
+  constructor(inBytes: number, outBytes: number, alignedAlloc: AlignedAlloc | undefined) {
     this.input = [Buffer.allocUnsafe(inBytes), Buffer.allocUnsafe(inBytes)];
-    this.output = [Buffer.allocUnsafe(outBytes), Buffer.allocUnsafe(outBytes)];
+    this.output = alignedAlloc
+      ? [alignedMemory(alignedAlloc, outBytes + DIRECT_BLOCK), alignedMemory(alignedAlloc, outBytes + DIRECT_BLOCK)]
+      : [Buffer.allocUnsafe(outBytes + DIRECT_BLOCK), Buffer.allocUnsafe(outBytes + DIRECT_BLOCK)];
   }
 }
 
@@ -66,7 +71,8 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
     inBytes = Math.max(inBytes, Math.min(t.bytesIn, rows * rowBytes(t.sourceType, ne0)!));
     outBytes = Math.max(outBytes, Math.min(t.bytesOut, rows * rowBytes(t.targetType, ne0)!));
   }
-  const buffers = new BufferPair(inBytes, outBytes);
+  const alignedAlloc = directIoAlloc(o.native);
+  const buffers = new BufferPair(inBytes, outBytes, alignedAlloc);
   const cancel = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = (): void => { Atomics.store(cancel, 0, 1); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -80,7 +86,7 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
       throwIfAborted(o.signal);
       const file = plan.files[f]!;
       const decls = file.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.targetType, nbytes: t.bytesOut }));
-      const writer = await GgufFileWriter.create(paths[f]!, file.kvs, decls);
+      const writer = await GgufFileWriter.create(paths[f]!, file.kvs, decls, undefined, { alignedAlloc });
       writers.push(writer);
       await processTensors(file.tensors, reader, writer, buffers, o, cancel, index, (t, i, n) => {
         bytesDone += n;
@@ -164,7 +170,8 @@ async function processTensors(
         pendingWrite = handled(writer.write(input.subarray(0, n * srcRow)));
         await pendingWrite;
       } else {
-        const output = buffers.output[k % 2]!;
+        const phase = writer.fileOffset(index - firstIndex, firstRow * dstRow) % DIRECT_BLOCK;
+        const output = buffers.output[k % 2]!.subarray(phase, phase + n * dstRow);
         const r = await o.native.quantizeAsync({
           srcType: t.sourceType, dstType: t.targetType, nrows: n, nPerRow: ne0, src: input, dst: output,
           simd: o.simd, threads: o.threads, imatrix: t.imatrix, firstRow, rowsPerMatrix: t.source.dims[1] ?? 1, cancel,
@@ -177,7 +184,7 @@ async function processTensors(
           });
         }
         await pendingWrite;
-        pendingWrite = handled(writer.write(output.subarray(0, n * dstRow)));
+        pendingWrite = handled(writer.write(output));
       }
       advance(t, index, n * srcRow);
     }

@@ -2,7 +2,7 @@
  * infos, zero padding to the alignment, then each tensor's data followed by zero padding (the last
  * one too). Output goes to a temporary file beside the target and is renamed into place only when
  * every byte has been written. */
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { QuantNativeError } from '../errors.js';
 import { outputError } from '../paths.js';
@@ -10,6 +10,7 @@ import {
   GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType, padTo, valueTypeSize,
   type GgufArray, type GgufKv, type GgufValue,
 } from './format.js';
+import { AppendFile, type AlignedAlloc } from './append-file.js';
 import { partialPath } from './partial.js';
 
 export interface TensorDecl {
@@ -130,47 +131,55 @@ function mapWriteError(cause: unknown, path: string): QuantNativeError {
   return outputError(cause, dirname(path));
 }
 
-const FLUSH_EVERY = 128 << 20;
+export interface WriterIo {
+  /** Aligned memory for writing around the page cache (the addon's alignedBuffer); without it the
+   * file is written through the page cache. */
+  readonly alignedAlloc?: AlignedAlloc;
+}
 
 /** Streams one GGUF file: tensor data must arrive in declaration order. */
 export class GgufFileWriter {
   private tensorIndex = 0;
   private writtenInTensor = 0;
-  private position: number;
-  private finished = false;
-  /** A background flush of what was written so far, so the final sync before the rename is short. */
-  private flushing: Promise<void> | undefined;
-  private flushedUpTo = 0;
+  /** File offset of each tensor's data. */
+  private readonly offsets: number[] = [];
 
   private constructor(
-    private readonly fh: FileHandle,
-    readonly tempPath: string,
+    private readonly file: AppendFile,
     readonly finalPath: string,
     private readonly tensors: readonly TensorDecl[],
     private readonly alignment: number,
     metaLength: number,
   ) {
-    this.position = metaLength;
+    let at = metaLength;
+    for (const t of tensors) {
+      this.offsets.push(at);
+      at += padTo(t.nbytes, alignment);
+    }
+  }
+
+  /** Where byte `byte` of tensor `index`'s data goes in the file. */
+  fileOffset(index: number, byte: number): number {
+    return this.offsets[index]! + byte;
   }
 
   /** Opens a temporary file in the target's folder and writes the metadata. */
-  static async create(finalPath: string, kvs: readonly GgufKv[], tensors: readonly TensorDecl[], alignment = GGUF_DEFAULT_ALIGNMENT): Promise<GgufFileWriter> {
-    return GgufFileWriter.createEncoded(finalPath, encodeGgufMeta(kvs, tensors, alignment), tensors, alignment);
+  static async create(finalPath: string, kvs: readonly GgufKv[], tensors: readonly TensorDecl[], alignment = GGUF_DEFAULT_ALIGNMENT, io: WriterIo = {}): Promise<GgufFileWriter> {
+    return GgufFileWriter.createEncoded(finalPath, encodeGgufMeta(kvs, tensors, alignment), tensors, alignment, io);
   }
 
   /** As create, with the metadata block already encoded (by encodeGgufMeta, for these tensors): a
    * caller that needed its size before writing does not encode a large vocabulary twice. */
-  static async createEncoded(finalPath: string, meta: Buffer, tensors: readonly TensorDecl[], alignment = GGUF_DEFAULT_ALIGNMENT): Promise<GgufFileWriter> {
-    const tempPath = partialPath(finalPath);
-    let fh: FileHandle;
+  static async createEncoded(finalPath: string, meta: Buffer, tensors: readonly TensorDecl[], alignment = GGUF_DEFAULT_ALIGNMENT, io: WriterIo = {}): Promise<GgufFileWriter> {
+    let file: AppendFile;
     try {
-      fh = await open(tempPath, 'wx');
+      file = await AppendFile.create(partialPath(finalPath), io.alignedAlloc);
     } catch (cause) {
       throw mapWriteError(cause, finalPath);
     }
-    const w = new GgufFileWriter(fh, tempPath, finalPath, tensors, alignment, meta.length);
+    const w = new GgufFileWriter(file, finalPath, tensors, alignment, meta.length);
     try {
-      await w.writeAt(meta, 0);
+      await w.append(meta);
     } catch (e) {
       await w.abort();
       throw e;
@@ -178,20 +187,20 @@ export class GgufFileWriter {
     return w;
   }
 
-  private async writeAt(data: Uint8Array, position: number): Promise<void> {
+  get tempPath(): string {
+    return this.file.path;
+  }
+
+  /** Whether the file is written around the page cache. */
+  get direct(): boolean {
+    return this.file.direct;
+  }
+
+  private async append(data: Uint8Array): Promise<void> {
     try {
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
-        done += bytesWritten;
-      }
+      await this.file.append(data);
     } catch (cause) {
       throw mapWriteError(cause, this.finalPath);
-    }
-    if (!this.flushing && position + data.length - this.flushedUpTo >= FLUSH_EVERY) {
-      this.flushedUpTo = position + data.length;
-      const flush = this.fh.datasync();
-      this.flushing = flush.then(() => { this.flushing = undefined; }, () => { this.flushing = undefined; });
     }
   }
 
@@ -202,8 +211,7 @@ export class GgufFileWriter {
       const t = this.tensors[this.tensorIndex];
       if (!t) throw new RangeError('more tensor data than declared');
       const take = Math.min(rest.length, t.nbytes - this.writtenInTensor);
-      await this.writeAt(rest.subarray(0, take), this.position);
-      this.position += take;
+      await this.append(rest.subarray(0, take));
       this.writtenInTensor += take;
       rest = rest.subarray(take);
       if (this.writtenInTensor === t.nbytes) await this.endTensor();
@@ -213,8 +221,7 @@ export class GgufFileWriter {
   private async endTensor(): Promise<void> {
     const t = this.tensors[this.tensorIndex]!;
     const pad = padTo(t.nbytes, this.alignment) - t.nbytes;
-    if (pad > 0) await this.writeAt(new Uint8Array(pad), this.position);
-    this.position += pad;
+    if (pad > 0) await this.append(new Uint8Array(pad));
     this.tensorIndex++;
     this.writtenInTensor = 0;
     // Zero-byte tensors complete as soon as they come up.
@@ -230,10 +237,7 @@ export class GgufFileWriter {
       throw new RangeError(`only ${this.tensorIndex} of ${this.tensors.length} tensors were written`);
     }
     try {
-      await this.flushing;
-      await this.fh.sync();
-      await this.fh.close();
-      this.finished = true;
+      await this.file.finish();
       await rename(this.tempPath, this.finalPath);
     } catch (cause) {
       await this.abort();
@@ -243,11 +247,7 @@ export class GgufFileWriter {
 
   /** Removes the temporary file; safe to call more than once. */
   async abort(): Promise<void> {
-    await this.flushing;
-    if (!this.finished) {
-      this.finished = true;
-      await this.fh.close().catch(() => undefined);
-    }
+    await this.file.close();
     await unlink(this.tempPath).catch(() => undefined);
   }
 }

@@ -4,7 +4,7 @@
 import { AbortError } from '../errors.js';
 import { TensorDataReader } from '../gguf/reader.js';
 import { GgufFileWriter } from '../gguf/writer.js';
-import type { NativeAddon } from '../native.js';
+import { directIoAlloc, type NativeAddon } from '../native.js';
 import type { ConvertPlan, PlannedTensor, SourceTensor } from './convert-plan.js';
 import { convertedRows, layoutOf } from './source-rows.js';
 
@@ -33,7 +33,7 @@ export async function executeConversion(plan: ConvertPlan, meta: Buffer, path: s
   let bytesDone = 0;
   try {
     throwIfAborted(o.signal);
-    writer = await GgufFileWriter.createEncoded(path, meta, decls);
+    writer = await GgufFileWriter.createEncoded(path, meta, decls, undefined, { alignedAlloc: directIoAlloc(o.native) });
     for (const [index, t] of plan.tensors.entries()) {
       o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
       if (t.data) {
