@@ -6,7 +6,7 @@
 // writing <preset>'s output size (with the writer's syncs and rename), and one thread of <preset>'s
 // main kernel on the input's largest F16 tensor.
 // Prints one JSON line: wall seconds, CPU seconds, peak RSS bytes.
-import { closeSync, fdatasyncSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, ftruncateSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,11 +74,19 @@ if (mode === 'ours') {
 } else if (mode === 'write') {
   const { quantize } = await import(join(root, 'dist', 'index.js'));
   const { GgufFileWriter } = await import(join(root, 'dist', 'gguf', 'writer.js'));
+  const { alignedMemory, DIRECT_BLOCK } = await import(join(root, 'dist', 'gguf', 'append-file.js'));
+  const { directIoAlloc, loadNative } = await import(join(root, 'dist', 'native.js'));
   const plan = await quantize({ input, preset, dryRun: true });
+  const alignedAlloc = directIoAlloc(loadNative());
   const t1 = performance.now();
-  const w = await GgufFileWriter.create(output, [], [{ name: 'all', dims: [plan.bytesOut], type: 24, nbytes: plan.bytesOut }]);
-  const buf = Buffer.alloc(Math.min(32 << 20, plan.bytesOut));
-  for (let done = 0; done < plan.bytesOut; done += buf.length) await w.write(buf.subarray(0, Math.min(buf.length, plan.bytesOut - done)));
+  const w = await GgufFileWriter.create(output, [], [{ name: 'all', dims: [plan.bytesOut], type: 24, nbytes: plan.bytesOut }], undefined, { alignedAlloc });
+  // As the pipeline hands chunks over: each placed at its file offset's phase in aligned memory.
+  const chunk = Math.min(32 << 20, plan.bytesOut);
+  const buf = alignedAlloc ? alignedMemory(alignedAlloc, chunk + DIRECT_BLOCK) : new Uint8Array(chunk + DIRECT_BLOCK);
+  for (let done = 0; done < plan.bytesOut; done += chunk) {
+    const phase = w.fileOffset(0, done) % DIRECT_BLOCK;
+    await w.write(buf.subarray(phase, phase + Math.min(chunk, plan.bytesOut - done)));
+  }
   await w.finish();
   console.log(JSON.stringify({ wall: (performance.now() - t1) / 1000, cpu: 0, rss: 0, bytes: plan.bytesOut }));
   process.exit(0);
@@ -102,18 +110,28 @@ if (mode === 'ours') {
   console.log(JSON.stringify({ wall: (performance.now() - t1) / 1000, cpu: 0, rss: 0, bytes: t.nbytes }));
   process.exit(0);
 } else if (mode === 'io') {
-  // The I/O floor: read the whole input and write as many bytes as the output has, durably (as our
-  // writer does before its rename).
+  // The I/O floor: read the whole input and write as many bytes as the output has, durably and around
+  // the page cache where the file system allows it, as our writer does before its rename.
+  const { loadNative } = await import(join(root, 'dist', 'native.js'));
   const outBytes = statSync(output).size;
-  const buf = Buffer.allocUnsafe(8 << 20);
+  const block = 8 << 20;
+  const mem = loadNative().alignedBuffer({ bytes: block, alignment: 4096 });
+  const aligned = Buffer.from(mem.buffer, mem.byteOffset, mem.length);
   const inputs = statSync(input).isDirectory() ? readdirSync(input).filter((f) => f.endsWith('.safetensors')).map((f) => join(input, f)) : [input];
   for (const file of inputs) {
     const fin = openSync(file, 'r');
-    for (let pos = 0, n; (n = readSync(fin, buf, 0, buf.length, pos)) > 0; pos += n);
+    for (let pos = 0, n; (n = readSync(fin, aligned, 0, block, pos)) > 0; pos += n);
     closeSync(fin);
   }
-  const fout = openSync(`${output}.io`, 'w');
-  for (let done = 0; done < outBytes; done += buf.length) writeSync(fout, buf, 0, Math.min(buf.length, outBytes - done));
+  let fout;
+  try {
+    fout = openSync(`${output}.io`, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_DIRECT ?? 0));
+  } catch {
+    fout = openSync(`${output}.io`, 'w');
+  }
+  const whole = Math.ceil(outBytes / 4096) * 4096;
+  for (let done = 0; done < whole; done += block) writeSync(fout, aligned, 0, Math.min(block, whole - done), done);
+  ftruncateSync(fout, outBytes);
   fdatasyncSync(fout);
   closeSync(fout);
 }

@@ -31,10 +31,16 @@ async function model(nLayers) {
   return path;
 }
 
+/** The modes whose <output> is a file they write (the others read it, or take the input there). */
+const WRITERS = new Set(['ours', 'target', 'convert', 'llama', 'write']);
+
 function run(mode, input, output, preset, nThreads = threads, imatrix) {
   const args = [join(root, 'bench', 'child.mjs'), mode, input, output, preset, String(nThreads), ...(imatrix ? [imatrix] : [])];
   // Every run starts with nothing dirty in the page cache: the previous run's writeback must not be
-  // charged to this one (it moved single runs by 0.6-3.8 s on this VM).
+  // charged to this one (it moved single runs by 0.6-3.8 s on this VM). Nor does it pay for deleting
+  // the previous run's output (60 ms for Q8_0's), which replacing or truncating it would.
+  if (WRITERS.has(mode)) rmSync(output, { force: true });
+  if (mode === 'io') rmSync(`${output}.io`, { force: true });
   execFileSync('sync');
   const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1));
