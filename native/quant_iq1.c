@@ -40,14 +40,17 @@ static void iq1_sort(iq1_pair *b, int n, iq1_pair *tmp) {
 }
 
 /* Without NaN the comparator orders values totally (ties kept in index order, as the stable merge sort keeps
- * them), so each element simply goes to its rank: the same order, in loops the compiler vectorises. */
-static void iq1_sorted(const float *xb, int n, int *order) {
+ * them), so each element simply goes to its rank: the same order. The rank counts the values before it that are
+ * not larger and those after it that are smaller, two branch-free loops the compiler vectorises. */
+void qn_iq1_order_scalar(const float *xb, int n, int *order) {
     bool nan = false;
     for (int i = 0; i < n; ++i) nan |= xb[i] != xb[i];
     if (!nan) {
         for (int i = 0; i < n; ++i) {
+            const float xi = xb[i];
             int rank = 0;
-            for (int j = 0; j < n; ++j) rank += xb[j] < xb[i] || (xb[j] == xb[i] && j < i);
+            for (int j = 0; j < i; ++j) rank += xb[j] <= xi;
+            for (int j = i + 1; j < n; ++j) rank += xb[j] < xi;
             order[rank] = i;
         }
         return;
@@ -166,7 +169,7 @@ static void iq1_s_block(const qn_iq_grid *g, const qn_iq_kernels *kernels, const
         scales[ib] = 0;
         shifts[ib] = 1;
         if (max < 1e-12f) continue;
-        iq1_sorted(xb, BS, order);
+        kernels->iq1_order(xb, BS, order);
         sumx[0] = sumw[0] = 0;
         for (int j = 0; j < BS; ++j) {
             const int i = order[j];
@@ -302,7 +305,7 @@ static void iq1_m_block(const qn_iq_grid *g, const qn_iq_kernels *kernels, const
         shifts[ib] = 0;
         index[ib][0] = index[ib][1] = 0;
         if (max < 1e-7f) continue;
-        iq1_sorted(xb, BS, order);
+        kernels->iq1_order(xb, BS, order);
         float scale = max;
         int besti1 = 0, besti2 = 0, best_p = 0;
         if (!kernels->iq1m_split(xb, weight, order, &scale, &besti1, &besti2, &best_p)) continue;

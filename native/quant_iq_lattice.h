@@ -88,6 +88,11 @@ typedef bool (*qn_iq1m_split_fn)(const float *xb, const float *weight, const int
 bool qn_iq1m_split_scalar(const float *xb, const float *weight, const int *order, float *scale, int *i1, int *i2,
                           int *pattern);
 
+/* The order of n (at most 32) values as ggml's IQ1 sorts them (a stable merge sort by value): order[k] is the
+ * index of the k-th smallest, ties in index order. */
+typedef void (*qn_iq1_order_fn)(const float *xb, int n, int *order);
+void qn_iq1_order_scalar(const float *xb, int n, int *order);
+
 /* IQ1's neighbour search: the position in the list of packed levels u (off the grid) of the neighbour nearest to
  * the group's values xb under weights, at this scale and shift delta (values level - 1 + delta). */
 typedef int (*qn_iq1_nearest_fn)(const qn_iq_grid *g, int u, const float *xb, const float *weight, float scale, float delta);
@@ -105,6 +110,7 @@ typedef struct qn_iq_kernels {
     qn_iq1s_split_fn iq1s_split;
     qn_iq1m_split_fn iq1m_split;
     qn_iq1_nearest_fn iq1_nearest;
+    qn_iq1_order_fn iq1_order;
 } qn_iq_kernels;
 extern const qn_iq_kernels qn_iq_scalar_kernels;
 
