@@ -86,9 +86,12 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
       throwIfAborted(o.signal);
       const file = plan.files[f]!;
       const decls = file.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.targetType, nbytes: t.bytesOut }));
-      const writer = await GgufFileWriter.create(paths[f]!, file.kvs, decls, undefined, { alignedAlloc });
-      writers.push(writer);
-      await processTensors(file.tensors, reader, writer, buffers, o, cancel, index, (t, i, n) => {
+      const openWriter = async (): Promise<GgufFileWriter> => {
+        const writer = await GgufFileWriter.create(paths[f]!, file.kvs, decls, undefined, { alignedAlloc });
+        writers.push(writer);
+        return writer;
+      };
+      await processTensors(file.tensors, reader, openWriter, buffers, o, cancel, index, (t, i, n) => {
         bytesDone += n;
         o.onProgress?.({ tensorIndex: i, tensorName: t.name, bytesDone });
       });
@@ -128,7 +131,7 @@ function chunksOf(tensors: readonly TensorPlan[], firstIndex: number, chunkBytes
  * tensor's first read overlaps the current tensor's last quantization. `advance` reports each tensor's start
  * (0 bytes) and every chunk done. */
 async function processTensors(
-  tensors: readonly TensorPlan[], reader: TensorSource, writer: GgufFileWriter, buffers: BufferPair, o: EngineOptions,
+  tensors: readonly TensorPlan[], reader: TensorSource, openWriter: () => Promise<GgufFileWriter>, buffers: BufferPair, o: EngineOptions,
   cancel: Int32Array, firstIndex: number, advance: (t: TensorPlan, index: number, bytes: number) => void,
 ): Promise<void> {
   const chunks = chunksOf(tensors, firstIndex, o.chunkBytes);
@@ -148,6 +151,8 @@ async function processTensors(
   let pendingWrite: Promise<void> = Promise.resolve();
   let started = -1;
   try {
+    // The first read is under way while the writer encodes the metadata (a vocabulary takes ~15 ms) and opens its file.
+    const writer = await openWriter();
     for (let k = 0; k < chunks.length; k++) {
       const { tensor: t, index, firstRow, rows: n } = chunks[k]!;
       if (index !== started) {
