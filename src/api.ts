@@ -12,15 +12,13 @@ import { removeStalePartials, stalePartialWarnings } from './gguf/partial.js';
 import { filterImatrix, loadImatrix, type Imatrix } from './quant/imatrix.js';
 import { buildPlan, resolvePreset, type QuantPlan, type RuleOptions } from './quant/plan.js';
 import { PRESETS, presetNeedsImatrix, type Preset, type PresetArg } from './quant/presets.js';
-import { buildTargetPlan, type TargetOutcome, type TargetPlanOptions } from './quant/target-plan.js';
+import type { TargetOutcome, TargetPlanOptions } from './quant/target-plan.js';
 import type { ConvertPlan } from './hf/convert-plan.js';
 import type { Target } from './quant/target.js';
 import { TensorDataReader } from './gguf/reader.js';
 import { loadNative, resolveSimd, type NativeAddon, type SimdName } from './native.js';
 import { checks, JOB_OPTIONS, validateOptions, type Check, type JobOptions } from './options.js';
-import { checkFreeSpace, checkInputFile, checkOutputPath } from './paths.js';
-import { planConversion } from './hf/convert-plan.js';
-import { HfTensorSource, isModelFolder, virtualModel } from './hf/tensor-source.js';
+import { checkFreeSpace, checkInputFile, checkOutputPath, isModelFolder } from './paths.js';
 import { progressReporter } from './progress-events.js';
 
 export interface QuantizeOptions extends RuleOptions, JobOptions {
@@ -262,8 +260,8 @@ async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   if (!folder) await checkInputFile(options.input, 'input');
   if (!options.dryRun) await checkOutputEarly(options);
   // A Hugging Face folder is read as the GGUF file its conversion (default outtype) would be.
-  const conversion = folder ? await planConversion(options.input, 'auto') : undefined;
-  const model = conversion ? virtualModel(conversion) : await openModel(options.input);
+  const conversion = folder ? await (await import('./hf/convert-plan.js')).planConversion(options.input, 'auto') : undefined;
+  const model = conversion ? (await import('./hf/tensor-source.js')).virtualModel(conversion) : await openModel(options.input);
   let imatrix = options.imatrix ? await loadImatrix(options.imatrix) : undefined;
   if (imatrix) imatrix = filterImatrix(imatrix, options.includeWeights ?? [], options.excludeWeights ?? []);
   const planOptions = { ...options, preset: options.preset ?? 'Q8_0', imatrix, imatrixPath: options.imatrix };
@@ -280,7 +278,7 @@ async function runQuantize(options: QuantizeOptions): Promise<QuantizeSummary> {
   await checkOutputs(model, paths, plan, options);
   const stale = stalePartialWarnings(await removeStalePartials(dirname(resolve(paths[0]!))));
   const progress = progressReporter(plan.tensors.length, plan.bytesIn, options.onProgress);
-  const source = conversion ? await HfTensorSource.open(conversion, native, simd, threads) : undefined;
+  const source = conversion ? await (await import('./hf/tensor-source.js')).HfTensorSource.open(conversion, native, simd, threads) : undefined;
   await executePlan(model, plan, paths, {
     native, simd, threads, chunkBytes, signal: options.signal, source,
     onProgress: (p) => progress.report(p.tensorIndex, p.tensorName, p.bytesDone),
@@ -294,7 +292,10 @@ async function planToTarget(
   model: GgufModel, options: TargetPlanOptions, conversion: ConvertPlan | undefined,
   o: { native: NativeAddon; simd: number; threads: number; signal: AbortSignal | undefined; onProgress: QuantizeOptions['onProgress'] },
 ): Promise<{ plan: QuantPlan; outcome: TargetOutcome }> {
-  const source = conversion ? await HfTensorSource.open(conversion, o.native, o.simd, o.threads) : await TensorDataReader.open(model.files.map((f) => f.path));
+  const { buildTargetPlan } = await import('./quant/target-plan.js');
+  const source = conversion
+    ? await (await import('./hf/tensor-source.js')).HfTensorSource.open(conversion, o.native, o.simd, o.threads)
+    : await TensorDataReader.open(model.files.map((f) => f.path));
   const cancel = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = (): void => { Atomics.store(cancel, 0, 1); };
   o.signal?.addEventListener('abort', onAbort, { once: true });

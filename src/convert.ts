@@ -4,8 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { ggmlTypeName } from './ggml-types.js';
 import { encodeGgufMeta, ggufFileSize } from './gguf/writer.js';
 import { removeStalePartials, stalePartialWarnings } from './gguf/partial.js';
-import { executeConversion } from './hf/convert-engine.js';
-import { planConversion, type ConvertPlan, type OutType } from './hf/convert-plan.js';
+import type { ConvertPlan, OutType } from './hf/convert-plan.js';
 import { loadNative, resolveSimd } from './native.js';
 import { checks, JOB_OPTIONS, validateOptions, type Check, type JobOptions } from './options.js';
 import { checkFreeSpace, checkOutputPath } from './paths.js';
@@ -87,6 +86,10 @@ function summarize(options: ConvertOptions, plan: ConvertPlan, run: RunFacts): C
 }
 
 /** Converts a Hugging Face folder to GGUF, byte for byte as llama.cpp's converter does. */
+/** The architectures, tokenizers and tensor maps load with the first conversion: quantizing a GGUF file never needs
+ * them, and they are a third of the library's start-up. */
+const hfConversion = (): Promise<typeof import('./hf/convert-plan.js')> => import('./hf/convert-plan.js');
+
 export async function convert(options: ConvertOptions): Promise<ConvertSummary> {
   validateOptions('convert', options, CONVERT_OPTIONS, ['input']);
   const t0 = performance.now();
@@ -96,7 +99,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
   if (options.output !== undefined && !options.dryRun) {
     await checkOutputPath(options.output, { force: options.force ?? false, suggestedName: 'model.gguf' });
   }
-  const plan = await planConversion(options.input, options.outType ?? 'auto');
+  const plan = await (await hfConversion()).planConversion(options.input, options.outType ?? 'auto');
   const output = options.output ?? join(plan.folder.dir, plan.defaultFileName);
   // Encoded once: its size for the free-space check and the summary, its bytes for the writer.
   const meta = encodeGgufMeta(plan.kvs, plan.tensors);
@@ -107,7 +110,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertSummary> 
   const warnings = stalePartialWarnings(await removeStalePartials(dirname(resolve(output))));
   const bytesTotal = plan.tensors.reduce((s, t) => s + t.sources.reduce((a, x) => a + x.tensor.nbytes, 0), 0);
   const progress = progressReporter(plan.tensors.length, bytesTotal, options.onProgress);
-  await executeConversion(plan, meta, output, {
+  await (await import('./hf/convert-engine.js')).executeConversion(plan, meta, output, {
     native, simd, threads, chunkBytes: options.chunkBytes ?? 32 << 20, signal: options.signal,
     onProgress: (p) => progress.report(p.tensorIndex, p.tensorName, p.bytesDone),
   });
@@ -143,7 +146,7 @@ export interface InspectFolderResult {
 
 /** What a Hugging Face folder holds and how it would convert (nothing is written). */
 export async function inspectFolder(path: string): Promise<InspectFolderResult> {
-  const plan = await planConversion(path, 'auto');
+  const plan = await (await hfConversion()).planConversion(path, 'auto');
   const kv = (key: string): unknown => plan.kvs.find((k) => k.key === key)?.value;
   const tokens = kv('tokenizer.ggml.tokens') as { items: unknown[] } | undefined;
   const f = plan.folder;

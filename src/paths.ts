@@ -114,3 +114,9 @@ export async function checkFreeSpace(folder: string, needed: number): Promise<vo
     });
   }
 }
+
+/** Whether a path is a Hugging Face model folder (a folder with a config.json) rather than a GGUF file. */
+export async function isModelFolder(path: string): Promise<boolean> {
+  const s = await stat(path).catch(() => undefined);
+  return s?.isDirectory() === true && (await stat(join(path, 'config.json')).then((c) => c.isFile(), () => false));
+}

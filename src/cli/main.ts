@@ -7,12 +7,12 @@ import { dequantize, inspect, listPresets, quantize, type QuantizeOptions, type 
 import { parseSize, type Target } from '../quant/target.js';
 import { convert, inspectFolder, type ConvertSummary, type InspectFolderResult, type OutType } from '../convert.js';
 import { supportedArchitectures } from '../hf/convert-plan.js';
-import { isModelFolder } from '../hf/tensor-source.js';
 import type { QuantizeProgress } from '../progress-events.js';
 import { compareModels } from '../compare.js';
 import { AbortError, QuantNativeError } from '../errors.js';
 import { loadNative, nativeBindingPath, PACKAGE_ROOT, resolveSimd, type SimdName } from '../native.js';
 import { PRESETS, type PresetArg } from '../quant/presets.js';
+import { isModelFolder } from '../paths.js';
 import { nearest } from '../suggest.js';
 import { writeSyntheticModel } from '../synthetic.js';
 import { UsageError, parseBitsPerWeight, parseKvOverride, parseThreads, parsePruneLayers, parseQuantizePositionals, parseTensorType, readTensorTypeFile } from './args.js';

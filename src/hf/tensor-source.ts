@@ -15,12 +15,6 @@ import type { NativeAddon } from '../native.js';
 import { convertedRows, layoutOf } from './source-rows.js';
 import type { ConvertPlan, PlannedTensor } from './convert-plan.js';
 
-/** Whether a path is a model folder (a folder with a config.json) rather than a GGUF file. */
-export async function isModelFolder(path: string): Promise<boolean> {
-  const s = await stat(path).catch(() => undefined);
-  return s?.isDirectory() === true && (await stat(join(path, 'config.json')).then((c) => c.isFile(), () => false));
-}
-
 /** The converted file's metadata and tensor infos, as a GgufModel. */
 export function virtualModel(plan: ConvertPlan): GgufModel {
   const dataOffset = encodeGgufMeta(plan.kvs, plan.tensors).length;
