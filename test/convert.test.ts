@@ -47,6 +47,17 @@ describe.runIf(HF_DIR)('byte-identical to convert_hf_to_gguf.py', () => {
       if (sha256(readFileSync(out)) !== m.sha256) expect.fail(await firstDifference(out, m));
     });
   }
+  // Tensors in many chunks: permuted heads, conversions, the Gemma shift and stacked experts each cross chunk ends, and
+  // every chunk is written while the next is converted.
+  for (const [name, outType] of [['llama-spm', 'q8_0'], ['gemma3', 'auto'], ['mixtral', 'auto']] as const) {
+    it(`${name} --outtype ${outType} in chunks of 4 KiB: the same file`, async () => {
+      const dir = hfFixture(name, tmp.dir);
+      const out = join(tmp.dir, `${name}-${outType}-chunked.gguf`);
+      await convert({ input: dir, output: out, outType, force: true, chunkBytes: 4096 });
+      const m = manifest(name, outType);
+      if (sha256(readFileSync(out)) !== m.sha256) expect.fail(await firstDifference(out, m));
+    });
+  }
   it('without an output path, the file gets the converter\'s name (naming_convention) inside the folder', async () => {
     const dir = hfFixture('llama-spm', join(tmp.dir, 'default-name'));
     const s = await convert({ input: dir });
@@ -200,6 +211,19 @@ describe('folders the converter cannot take: a clear error and nothing written',
     const dir = folder('valid');
     const s = await convert({ input: dir, output: join(dir, 'out.gguf') });
     expect(s.tensors.map((t) => [t.name, t.type])).toEqual([['token_embd.weight', 'f16'], ['blk.0.attn_q.weight', 'f16'], ['output_norm.weight', 'f32']]);
+  });
+  it('the bytes do not depend on the chunk size (chunks written while the next ones are permuted and converted)', async () => {
+    const dir = folder('chunked', (c) => { c['hidden_size'] = 512; c['num_attention_heads'] = 4; c['num_key_value_heads'] = 4; }, false);
+    writeSafetensors(join(dir, 'model.safetensors'), [
+      { name: 'model.embed_tokens.weight', dtype: 'F32', shape: [4, 512], data: f32Bytes(4 * 512) },
+      { name: 'model.layers.0.self_attn.q_proj.weight', dtype: 'F32', shape: [512, 512], data: f32Bytes(512 * 512, 2) },
+      { name: 'model.layers.0.self_attn.k_proj.weight', dtype: 'F32', shape: [512, 512], data: f32Bytes(512 * 512, 4) },
+      { name: 'model.norm.weight', dtype: 'F32', shape: [512], data: f32Bytes(512, 3) },
+    ]);
+    const whole = join(dir, 'whole.gguf'), chunked = join(dir, 'chunked.gguf');
+    await convert({ input: dir, output: whole, outType: 'f16' });
+    await convert({ input: dir, output: chunked, outType: 'f16', chunkBytes: 64 << 10 });
+    expect(readFileSync(chunked).equals(readFileSync(whole))).toBe(true);
   });
   it('buffers the converter drops (rotary inv_freq, here F64) neither stop the conversion nor reach the file', async () => {
     const dir = folder('inv-freq');

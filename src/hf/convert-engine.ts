@@ -1,12 +1,14 @@
 /** Writes a planned conversion: each output tensor's sources are read by positional reads in chunks
  * of whole rows (source-rows.ts), converted off the JS thread, and written in order to a temporary file
- * renamed into place at the end. */
+ * renamed into place at the end; each chunk's write overlaps the next chunk's reading and conversion. */
 import { AbortError } from '../errors.js';
 import { TensorDataReader } from '../gguf/reader.js';
+import { alignedMemory, DIRECT_BLOCK, type AlignedAlloc } from '../gguf/append-file.js';
 import { GgufFileWriter } from '../gguf/writer.js';
+import { rowBytes } from '../ggml-types.js';
 import { directIoAlloc, type NativeAddon } from '../native.js';
-import type { ConvertPlan, PlannedTensor, SourceTensor } from './convert-plan.js';
-import { convertedRows, layoutOf } from './source-rows.js';
+import type { ConvertPlan } from './convert-plan.js';
+import { convertedRows, layoutOf, type SourceLayout } from './source-rows.js';
 
 export interface ConvertEngineOptions {
   native: NativeAddon;
@@ -26,6 +28,7 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 export async function executeConversion(plan: ConvertPlan, meta: Buffer, path: string, o: ConvertEngineOptions): Promise<void> {
   const reader = await TensorDataReader.open(plan.folder.files.map((f) => f.path));
   const decls = plan.tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.type, nbytes: t.nbytes }));
+  const alignedAlloc = directIoAlloc(o.native);
   let writer: GgufFileWriter | undefined;
   const cancel = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = (): void => { Atomics.store(cancel, 0, 1); };
@@ -33,19 +36,37 @@ export async function executeConversion(plan: ConvertPlan, meta: Buffer, path: s
   let bytesDone = 0;
   try {
     throwIfAborted(o.signal);
-    writer = await GgufFileWriter.createEncoded(path, meta, decls, undefined, { alignedAlloc: directIoAlloc(o.native) });
-    for (const [index, t] of plan.tensors.entries()) {
-      o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
-      if (t.data) {
-        await writer.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-        continue;
+    writer = await GgufFileWriter.createEncoded(path, meta, decls, undefined, { alignedAlloc });
+    const output = new OutputChunks(writer, plan, o.chunkBytes, alignedAlloc);
+    try {
+      for (const [index, t] of plan.tensors.entries()) {
+        o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
+        if (t.data) {
+          await output.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+          continue;
+        }
+        let written = 0;
+        for (const s of t.sources) {
+          const layout = layoutOf(s);
+          if (layout.nRows === 0 || layout.rowElems === 0) continue;
+          const outRow = rowBytes(t.type, layout.rowElems)!;
+          for (let r0 = 0; r0 < layout.nRows; r0 += rowsPerChunk(layout, o.chunkBytes)) {
+            throwIfAborted(o.signal);
+            const r1 = Math.min(layout.nRows, r0 + rowsPerChunk(layout, o.chunkBytes));
+            const dst = output.next(index, written, (r1 - r0) * outRow);
+            const { data, cancelled } = await convertedRows(reader, s, layout, r0, r1, t.type, { native: o.native, simd: o.simd, threads: o.threads, cancel }, dst);
+            if (cancelled) throwIfAborted(o.signal);
+            await output.write(data);
+            written += data.length;
+            bytesDone += (r1 - r0) * layout.inRow;
+            o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
+          }
+        }
       }
-      for (const s of t.sources) {
-        await convertSource(t, s, reader, writer, o, cancel, (n) => {
-          bytesDone += n;
-          o.onProgress?.({ tensorIndex: index, tensorName: t.name, bytesDone });
-        });
-      }
+      await output.settle();
+    } catch (e) {
+      await output.settle().catch(() => undefined);
+      throw e;
     }
     throwIfAborted(o.signal);
     await writer.finish();
@@ -58,20 +79,47 @@ export async function executeConversion(plan: ConvertPlan, meta: Buffer, path: s
   }
 }
 
-async function convertSource(
-  t: PlannedTensor, s: SourceTensor, reader: TensorDataReader, writer: GgufFileWriter, o: ConvertEngineOptions,
-  cancel: Int32Array, advance: (bytes: number) => void,
-): Promise<void> {
-  const layout = layoutOf(s);
-  if (layout.nRows === 0 || layout.rowElems === 0) return;
-  // Chunks of whole units (heads where rows are permuted), about chunkBytes of source each.
-  const rowsPerChunk = Math.max(layout.unit, Math.floor(o.chunkBytes / layout.inRow / layout.unit) * layout.unit);
-  for (let r0 = 0; r0 < layout.nRows; r0 += rowsPerChunk) {
-    throwIfAborted(o.signal);
-    const r1 = Math.min(layout.nRows, r0 + rowsPerChunk);
-    const { data, cancelled } = await convertedRows(reader, s, layout, r0, r1, t.type, { native: o.native, simd: o.simd, threads: o.threads, cancel });
-    if (cancelled) throwIfAborted(o.signal);
-    await writer.write(data);
-    advance((r1 - r0) * layout.inRow);
+/** Chunks of whole units (heads where rows are permuted), about chunkBytes of source each. */
+function rowsPerChunk(layout: SourceLayout, chunkBytes: number): number {
+  return Math.max(layout.unit, Math.floor(chunkBytes / layout.inRow / layout.unit) * layout.unit);
+}
+
+/** Two output buffers taken in turn: a chunk is converted into one while the other is being written. Each chunk
+ * sits at its file offset's phase in aligned memory, so that the writer sends it to the disk without a copy. */
+class OutputChunks {
+  private readonly buffers: Uint8Array[];
+  private turn = 0;
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly writer: GgufFileWriter, plan: ConvertPlan, chunkBytes: number, alignedAlloc: AlignedAlloc | undefined) {
+    let largest = 1;
+    for (const t of plan.tensors) {
+      for (const s of t.sources) {
+        const layout = layoutOf(s);
+        if (layout.nRows === 0 || layout.rowElems === 0) continue;
+        largest = Math.max(largest, Math.min(layout.nRows, rowsPerChunk(layout, chunkBytes)) * rowBytes(t.type, layout.rowElems)!);
+      }
+    }
+    const bytes = largest + DIRECT_BLOCK;
+    this.buffers = [0, 1].map(() => (alignedAlloc ? alignedMemory(alignedAlloc, bytes) : new Uint8Array(bytes)));
+  }
+
+  /** Room for the next chunk of `bytes`, byte `at` of tensor `index`: free once the write two chunks back is done. */
+  next(index: number, at: number, bytes: number): Uint8Array {
+    const phase = this.writer.fileOffset(index, at) % DIRECT_BLOCK;
+    return this.buffers[this.turn++ % 2]!.subarray(phase, phase + bytes);
+  }
+
+  /** Starts writing `data` once the previous write is done; a failure surfaces at the next write or at settle. */
+  async write(data: Uint8Array): Promise<void> {
+    await this.pending;
+    const w = this.writer.write(data);
+    w.catch(() => undefined);
+    this.pending = w;
+  }
+
+  /** Waits for the last write, so that nothing writes into the file after this; throws its failure. */
+  async settle(): Promise<void> {
+    await this.pending;
   }
 }
