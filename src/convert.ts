@@ -85,11 +85,11 @@ function summarize(options: ConvertOptions, plan: ConvertPlan, run: RunFacts): C
   };
 }
 
-/** Converts a Hugging Face folder to GGUF, byte for byte as llama.cpp's converter does. */
 /** The architectures, tokenizers and tensor maps load with the first conversion: quantizing a GGUF file never needs
  * them, and they are a third of the library's start-up. */
 const hfConversion = (): Promise<typeof import('./hf/convert-plan.js')> => import('./hf/convert-plan.js');
 
+/** Converts a Hugging Face folder to GGUF, byte for byte as llama.cpp's converter does. */
 export async function convert(options: ConvertOptions): Promise<ConvertSummary> {
   validateOptions('convert', options, CONVERT_OPTIONS, ['input']);
   const t0 = performance.now();

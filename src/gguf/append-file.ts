@@ -42,7 +42,8 @@ export class AppendFile {
   private stagedAt = 0;
   private fill = 0;
   private current = 0;
-  /** The write of the other staging buffer; it rejects only through `settled`. */
+  /** The writes under way (the other staging buffer's, an in-place one); their failure is taken by the next
+   * submit or by finish. */
   private inFlight: Promise<void> = Promise.resolve();
   private buffered: Promise<FileHandle> | undefined;
   private flushing: Promise<void> | undefined;
@@ -106,7 +107,12 @@ export class AppendFile {
     const whole = Math.floor((data.length - head) / DIRECT_BLOCK) * DIRECT_BLOCK;
     await this.append(data.subarray(0, head));
     if (this.fill > 0) await this.submit(this.fill);
-    await this.writeStage(data.subarray(head, head + whole), this.length);
+    const write = this.writeStage(data.subarray(head, head + whole), this.length);
+    // close() waits for it too, whoever calls it.
+    const others = this.inFlight;
+    this.inFlight = Promise.all([others, write]).then(() => undefined);
+    this.inFlight.catch(() => undefined);
+    await write;
     this.length += whole;
     this.stagedAt = this.length;
     await this.append(data.subarray(head + whole));

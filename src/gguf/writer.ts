@@ -191,11 +191,6 @@ export class GgufFileWriter {
     return this.file.path;
   }
 
-  /** Whether the file is written around the page cache. */
-  get direct(): boolean {
-    return this.file.direct;
-  }
-
   private async append(data: Uint8Array): Promise<void> {
     try {
       await this.file.append(data);
