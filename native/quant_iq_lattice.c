@@ -98,7 +98,7 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
 
     float scale, denominator;
     if (c->start_from_qp) {
-        scale = qn_make_qp_quants(c->n, c->kmax + 1, xval, (uint8_t *)L, weight);
+        scale = qn_make_qp_quants_with(c->kernels->qp_trials, c->n, c->kmax + 1, xval, (uint8_t *)L, weight);
         denominator = scale * c->kmax;
         if (denominator <= 0) return false;
     } else {
@@ -220,7 +220,7 @@ bool qn_iq_fit_sub_block(const qn_lattice_cfg *c, const float *x, const float *q
     return true;
 }
 
-const qn_iq_kernels qn_iq_scalar_kernels = {qn_iq_scan_scalar, qn_iq_nearest_scalar, qn_iq1s_split_scalar, qn_iq1m_split_scalar, qn_iq1_nearest_scalar, qn_iq1_order_scalar};
+const qn_iq_kernels qn_iq_scalar_kernels = {qn_iq_scan_scalar, qn_iq_nearest_scalar, qn_iq1s_split_scalar, qn_iq1m_split_scalar, qn_iq1_nearest_scalar, qn_iq1_order_scalar, qn_qp_trials_scalar};
 
 void qn_iq_quantize_rows(int grid_id, qn_iq_block_fn block, const qn_iq_kernels *k, size_t block_bytes, const float *src,
                          void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix) {

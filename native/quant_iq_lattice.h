@@ -6,6 +6,7 @@
 #define QN_QUANT_IQ_LATTICE_H
 
 #include "iq_grid.h"
+#include "quant_search.h"
 
 /* Candidate scales per sub-block: at most 31 (IQ3_XXS), padded to whole vectors of every path. */
 #define QN_IQ_CANDIDATE_BITS 5
@@ -111,6 +112,7 @@ typedef struct qn_iq_kernels {
     qn_iq1m_split_fn iq1m_split;
     qn_iq1_nearest_fn iq1_nearest;
     qn_iq1_order_fn iq1_order;
+    qn_qp_trials_fn qp_trials;
 } qn_iq_kernels;
 extern const qn_iq_kernels qn_iq_scalar_kernels;
 

@@ -165,7 +165,26 @@ float qn_make_qkx_quants(int n, int nmax, const float *x, const float *weights, 
     return scale;
 }
 
+void qn_qp_trials_scalar(int n, int nmax, float max, const float *x, const float *quant_weights, float *mse) {
+    for (int k = 0; k < QN_QP_TRIALS; ++k) {
+        const float iscale_is = (0.1f * qn_qp_trial_is(k) + nmax) / max;
+        const float scale_is = 1 / iscale_is;
+        float sum = 0;
+        for (int i = 0; i < n; ++i) {
+            int l = qn_nearest_int(iscale_is * x[i]);
+            l = QN_MIN(nmax, l);
+            const float diff = x[i] - scale_is * l;
+            sum += quant_weights[i] * diff * diff;
+        }
+        mse[k] = sum;
+    }
+}
+
 float qn_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *quant_weights) {
+    return qn_make_qp_quants_with(qn_qp_trials_scalar, n, nmax, x, L, quant_weights);
+}
+
+float qn_make_qp_quants_with(qn_qp_trials_fn trials, int n, int nmax, const float *x, uint8_t *L, const float *quant_weights) {
     float max = 0;
     for (int i = 0; i < n; ++i) max = QN_MAX(max, x[i]);
     if (max < QN_GROUP_MAX_EPS) {
@@ -180,20 +199,12 @@ float qn_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float
         const float diff = x[i] - scale * L[i];
         best_mse += quant_weights[i] * diff * diff;
     }
-    for (int is = -4; is <= 4; ++is) {
-        if (is == 0) continue;
-        const float iscale_is = (0.1f * is + nmax) / max;
-        const float scale_is = 1 / iscale_is;
-        float mse = 0;
-        for (int i = 0; i < n; ++i) {
-            int l = qn_nearest_int(iscale_is * x[i]);
-            l = QN_MIN(nmax, l);
-            const float diff = x[i] - scale_is * l;
-            mse += quant_weights[i] * diff * diff;
-        }
-        if (mse < best_mse) {
-            best_mse = mse;
-            iscale = iscale_is;
+    float mse[QN_QP_TRIALS];
+    trials(n, nmax, max, x, quant_weights, mse);
+    for (int k = 0; k < QN_QP_TRIALS; ++k) {
+        if (mse[k] < best_mse) {
+            best_mse = mse[k];
+            iscale = (0.1f * qn_qp_trial_is(k) + nmax) / max;
         }
     }
     float sumlx = 0, suml2 = 0;

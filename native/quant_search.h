@@ -15,4 +15,14 @@ float qn_make_qkx_quants(int n, int nmax, const float *x, const float *weights, 
 /* Quantizes non-negative super-block scales to [0, nmax] with weights; returns the scale of scales. */
 float qn_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *quant_weights);
 
+/* Besides nmax / max, make_qp_quants tries the inverse scales (0.1 * is + nmax) / max for is = -4..-1, 1..4. A trials
+ * function fills mse[k] with the weighted error at the k-th of them, summed as the reference sums it. */
+#define QN_QP_TRIALS 8
+typedef void (*qn_qp_trials_fn)(int n, int nmax, float max, const float *x, const float *quant_weights, float *mse);
+void qn_qp_trials_scalar(int n, int nmax, float max, const float *x, const float *quant_weights, float *mse);
+/* The trial's is (-4..-1, 1..4) for k = 0..7. */
+static inline int qn_qp_trial_is(int k) { return k < QN_QP_TRIALS / 2 ? k - QN_QP_TRIALS / 2 : k - QN_QP_TRIALS / 2 + 1; }
+/* make_qp_quants with the trials computed by `trials`. */
+float qn_make_qp_quants_with(qn_qp_trials_fn trials, int n, int nmax, const float *x, uint8_t *L, const float *quant_weights);
+
 #endif
