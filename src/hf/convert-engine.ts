@@ -50,9 +50,10 @@ export async function executeConversion(plan: ConvertPlan, meta: Buffer, path: s
           const layout = layoutOf(s);
           if (layout.nRows === 0 || layout.rowElems === 0) continue;
           const outRow = rowBytes(t.type, layout.rowElems)!;
-          for (let r0 = 0; r0 < layout.nRows; r0 += rowsPerChunk(layout, o.chunkBytes)) {
+          const step = rowsPerChunk(layout, o.chunkBytes);
+          for (let r0 = 0; r0 < layout.nRows; r0 += step) {
             throwIfAborted(o.signal);
-            const r1 = Math.min(layout.nRows, r0 + rowsPerChunk(layout, o.chunkBytes));
+            const r1 = Math.min(layout.nRows, r0 + step);
             const dst = output.next(index, written, (r1 - r0) * outRow);
             const { data, cancelled } = await convertedRows(reader, s, layout, r0, r1, t.type, { native: o.native, simd: o.simd, threads: o.threads, cancel }, dst);
             if (cancelled) throwIfAborted(o.signal);
