@@ -155,14 +155,14 @@ static bool build(int id) {
     /* Padded so that a scan may read up to the longest list's length past any list's start. */
     entries = calloc(l.used + QN_IQ_MAX_NEIGHBOURS + 1, sizeof(int32_t));
     if (!entries) goto fail;
+    int longest = 0;
     for (size_t o = 0; o < l.used; o += 1 + (size_t)l.neighbours[o]) {
         entries[o] = l.neighbours[o];
         for (int j = 1; j <= l.neighbours[o]; ++j) entries[o + j] = l.neighbours[o + j] << 16 | s->kgrid[l.neighbours[o + j]];
+        longest = QN_MAX(longest, (int)l.neighbours[o]);
     }
     free(d2);
     free(points_t);
-    int longest = 0;
-    for (size_t o = 0; o < l.used; o += 1 + (size_t)l.neighbours[o]) longest = QN_MAX(longest, (int)l.neighbours[o]);
     *g = (qn_iq_grid){s->kgrid, s->size, s->dim, s->bits, points, map, l.neighbours, l.levels, level_offset, entries, longest};
     return true;
 fail:

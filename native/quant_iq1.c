@@ -61,12 +61,6 @@ void qn_iq1_order_scalar(const float *xb, int n, int *order) {
     for (int j = 0; j < n; ++j) order[j] = pairs[j].i;
 }
 
-static int pack_levels(const int8_t *L) {
-    int u = 0;
-    for (int j = 0; j < 8; ++j) u |= L[j] << 2 * j;
-    return u;
-}
-
 /* The list position of the neighbour of packed levels u (not on the grid) closest to xb at this scale (ggml's
  * iq1_find_best_neighbour2), its neighbours scored side by side. The shifted values are level - 1 + delta, which is
  * exactly how the tables qn_iq1_shifted were computed. ggml has no answer when every distance is NaN or Inf; we
@@ -98,7 +92,7 @@ int qn_iq1_nearest_scalar(const qn_iq_grid *g, int u, const float *xb, const flo
 /* The grid point for the levels of one group of 8: the point itself, or its nearest neighbour. */
 static int iq1_grid_index(const qn_iq_grid *g, const qn_iq_kernels *kernels, const int8_t *L, const float *xb,
                           const float *weight, float scale, float delta, bool *on_grid) {
-    const int u = pack_levels(L);
+    const int u = qn_iq_pack_levels(g, L);
     if (g->map[u] >= 0) return g->map[u];
     *on_grid = false;
     return qn_iq_grid_neighbours(g, u)[1 + kernels->iq1_nearest(g, u, xb, weight, scale, delta)];

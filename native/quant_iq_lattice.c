@@ -7,12 +7,6 @@
 
 #include <float.h>
 
-static int pack_levels(const qn_iq_grid *g, const int8_t *L) {
-    int u = 0;
-    for (int i = 0; i < g->dim; ++i) u |= L[i] << (g->bits * i);
-    return u;
-}
-
 /* Each neighbour's error is summed over the coordinates in order, as ggml does, but all neighbours of the list
  * advance together (a loop the compiler vectorises across neighbours without changing any lane's sum). */
 int qn_iq_nearest_scalar(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale) {
@@ -45,7 +39,7 @@ int qn_iq_nearest_scalar(const qn_iq_grid *g, int u, const float *xval, const fl
 static bool snap_group(const qn_iq_grid *g, qn_iq_nearest_fn nearest, float id, float scale, int kmax, const float *xval,
                        const float *waux, int8_t *L) {
     for (int i = 0; i < g->dim; ++i) L[i] = (int8_t)qn_iq_clamp_level(id, xval[i], kmax);
-    const int u = pack_levels(g, L);
+    const int u = qn_iq_pack_levels(g, L);
     if (g->map[u] >= 0) return true;
     const int j = nearest(g, u, xval, waux, scale);
     const int8_t *lv = qn_iq_grid_neighbour_levels(g, u);
@@ -78,7 +72,7 @@ void qn_iq_scan_scalar(const qn_lattice_cfg *c, const float *xval, const float *
         for (int k = 0; k < ngroups; ++k) {
             int8_t *Lk = L + k * g->dim;
             out->on_grid[k][t] = snap_group(g, qn_iq_nearest_scalar, id, this_scale, c->kmax, xval + k * g->dim, waux + k * g->dim, Lk);
-            out->point[k][t] = g->map[pack_levels(g, Lk)];
+            out->point[k][t] = g->map[qn_iq_pack_levels(g, Lk)];
         }
         correlate(c->n, xval, weight, L, &out->sumqx[t], &out->sumq2[t]);
     }
@@ -143,7 +137,7 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
     /* Groups never snapped (no candidate accepted) sit at their levels, which ggml expects on the grid
      * and aborts otherwise; the all-zero levels are grid point 0 of every grid. */
     for (int k = 0; k < ngroups; ++k) {
-        const int m = g->map[pack_levels(g, L + k * g->dim)];
+        const int m = g->map[qn_iq_pack_levels(g, L + k * g->dim)];
         idx[k] = (uint16_t)(m >= 0 ? m : 0);
     }
     *scale_out = scale;

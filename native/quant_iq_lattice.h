@@ -104,6 +104,13 @@ int qn_iq1_nearest_scalar(const qn_iq_grid *g, int u, const float *xb, const flo
 typedef int (*qn_iq_nearest_fn)(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale);
 int qn_iq_nearest_scalar(const qn_iq_grid *g, int u, const float *xval, const float *waux, float scale);
 
+/* A group's levels packed bits per coordinate, the key of the grid's map. */
+static inline int qn_iq_pack_levels(const qn_iq_grid *g, const int8_t *L) {
+    int u = 0;
+    for (int i = 0; i < g->dim; ++i) u |= L[i] << (g->bits * i);
+    return u;
+}
+
 /* The searches a SIMD path replaces; every other step is shared. */
 typedef struct qn_iq_kernels {
     qn_iq_scan_fn scan;

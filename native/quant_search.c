@@ -167,7 +167,7 @@ float qn_make_qkx_quants(int n, int nmax, const float *x, const float *weights, 
 
 void qn_qp_trials_scalar(int n, int nmax, float max, const float *x, const float *quant_weights, float *mse) {
     for (int k = 0; k < QN_QP_TRIALS; ++k) {
-        const float iscale_is = (0.1f * qn_qp_trial_is(k) + nmax) / max;
+        const float iscale_is = qn_qp_trial_iscale(k, nmax, max);
         const float scale_is = 1 / iscale_is;
         float sum = 0;
         for (int i = 0; i < n; ++i) {
@@ -204,7 +204,7 @@ float qn_make_qp_quants_with(qn_qp_trials_fn trials, int n, int nmax, const floa
     for (int k = 0; k < QN_QP_TRIALS; ++k) {
         if (mse[k] < best_mse) {
             best_mse = mse[k];
-            iscale = (0.1f * qn_qp_trial_is(k) + nmax) / max;
+            iscale = qn_qp_trial_iscale(k, nmax, max);
         }
     }
     float sumlx = 0, suml2 = 0;

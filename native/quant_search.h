@@ -20,8 +20,11 @@ float qn_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float
 #define QN_QP_TRIALS 8
 typedef void (*qn_qp_trials_fn)(int n, int nmax, float max, const float *x, const float *quant_weights, float *mse);
 void qn_qp_trials_scalar(int n, int nmax, float max, const float *x, const float *quant_weights, float *mse);
-/* The trial's is (-4..-1, 1..4) for k = 0..7. */
-static inline int qn_qp_trial_is(int k) { return k < QN_QP_TRIALS / 2 ? k - QN_QP_TRIALS / 2 : k - QN_QP_TRIALS / 2 + 1; }
+/* The k-th trial's inverse scale (is = -4..-1, 1..4 for k = 0..7). */
+static inline float qn_qp_trial_iscale(int k, int nmax, float max) {
+    const int is = k < QN_QP_TRIALS / 2 ? k - QN_QP_TRIALS / 2 : k - QN_QP_TRIALS / 2 + 1;
+    return (0.1f * is + nmax) / max;
+}
 /* make_qp_quants with the trials computed by `trials`. */
 float qn_make_qp_quants_with(qn_qp_trials_fn trials, int n, int nmax, const float *x, uint8_t *L, const float *quant_weights);
 
