@@ -74,7 +74,7 @@ if (mode === 'ours') {
 } else if (mode === 'write') {
   const { quantize } = await import(join(root, 'dist', 'index.js'));
   const { GgufFileWriter } = await import(join(root, 'dist', 'gguf', 'writer.js'));
-  const { alignedMemory, DIRECT_BLOCK } = await import(join(root, 'dist', 'gguf', 'append-file.js'));
+  const { chunkAt, chunkMemory } = await import(join(root, 'dist', 'gguf', 'append-file.js'));
   const { directIoAlloc, loadNative } = await import(join(root, 'dist', 'native.js'));
   const plan = await quantize({ input, preset, dryRun: true });
   const alignedAlloc = directIoAlloc(loadNative());
@@ -82,11 +82,8 @@ if (mode === 'ours') {
   const w = await GgufFileWriter.create(output, [], [{ name: 'all', dims: [plan.bytesOut], type: 24, nbytes: plan.bytesOut }], undefined, { alignedAlloc });
   // As the pipeline hands chunks over: each placed at its file offset's phase in aligned memory.
   const chunk = Math.min(32 << 20, plan.bytesOut);
-  const buf = alignedAlloc ? alignedMemory(alignedAlloc, chunk + DIRECT_BLOCK) : new Uint8Array(chunk + DIRECT_BLOCK);
-  for (let done = 0; done < plan.bytesOut; done += chunk) {
-    const phase = w.fileOffset(0, done) % DIRECT_BLOCK;
-    await w.write(buf.subarray(phase, phase + Math.min(chunk, plan.bytesOut - done)));
-  }
+  const buf = chunkMemory(alignedAlloc, chunk);
+  for (let done = 0; done < plan.bytesOut; done += chunk) await w.write(chunkAt(buf, w.fileOffset(0, done), Math.min(chunk, plan.bytesOut - done)));
   await w.finish();
   console.log(JSON.stringify({ wall: (performance.now() - t1) / 1000, cpu: 0, rss: 0, bytes: plan.bytesOut }));
   process.exit(0);

@@ -7,7 +7,7 @@ import { ggmlTypeName, rowBytes } from '../ggml-types.js';
 import type { GgufTensorInfo } from '../gguf/format.js';
 import type { GgufModel } from '../gguf/model.js';
 import { TensorDataReader } from '../gguf/reader.js';
-import { alignedMemory, DIRECT_BLOCK, type AlignedAlloc } from '../gguf/append-file.js';
+import { chunkAt, chunkMemory, type AlignedAlloc } from '../gguf/append-file.js';
 import { GgufFileWriter } from '../gguf/writer.js';
 import { directIoAlloc, type NativeAddon } from '../native.js';
 import type { QuantPlan, TensorPlan } from '../quant/plan.js';
@@ -39,17 +39,14 @@ export interface EngineOptions {
   source?: TensorSource | undefined;
 }
 
-/** One set of reusable buffers, sized for the largest chunk of any tensor. Output memory comes from
- * `alignedAlloc` when there is one, and has a block to spare: each chunk is placed at its file offset's
- * phase, so that the writer sends it to the disk without a copy. */
+/** One set of reusable buffers, sized for the largest chunk of any tensor; each output chunk is placed at its
+ * file offset's phase (chunkAt), so that the writer sends it to the disk without a copy. */
 class BufferPair {
   readonly input: Buffer[];
   readonly output: Uint8Array[];
   constructor(inBytes: number, outBytes: number, alignedAlloc: AlignedAlloc | undefined) {
     this.input = [Buffer.allocUnsafe(inBytes), Buffer.allocUnsafe(inBytes)];
-    this.output = alignedAlloc
-      ? [alignedMemory(alignedAlloc, outBytes + DIRECT_BLOCK), alignedMemory(alignedAlloc, outBytes + DIRECT_BLOCK)]
-      : [Buffer.allocUnsafe(outBytes + DIRECT_BLOCK), Buffer.allocUnsafe(outBytes + DIRECT_BLOCK)];
+    this.output = [chunkMemory(alignedAlloc, outBytes), chunkMemory(alignedAlloc, outBytes)];
   }
 }
 
@@ -175,8 +172,7 @@ async function processTensors(
         pendingWrite = handled(writer.write(input.subarray(0, n * srcRow)));
         await pendingWrite;
       } else {
-        const phase = writer.fileOffset(index - firstIndex, firstRow * dstRow) % DIRECT_BLOCK;
-        const output = buffers.output[k % 2]!.subarray(phase, phase + n * dstRow);
+        const output = chunkAt(buffers.output[k % 2]!, writer.fileOffset(index - firstIndex, firstRow * dstRow), n * dstRow);
         const r = await o.native.quantizeAsync({
           srcType: t.sourceType, dstType: t.targetType, nrows: n, nPerRow: ne0, src: input, dst: output,
           simd: o.simd, threads: o.threads, imatrix: t.imatrix, firstRow, rowsPerMatrix: t.source.dims[1] ?? 1, cancel,

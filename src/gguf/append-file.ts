@@ -29,6 +29,18 @@ export function alignedMemory(alloc: AlignedAlloc, bytes: number): Uint8Array {
   return m;
 }
 
+/** Memory for chunks of up to `bytes` that are to be appended: with `alloc`, a chunk placed in it by chunkAt goes to
+ * the disk without a copy. */
+export function chunkMemory(alloc: AlignedAlloc | undefined, bytes: number): Uint8Array {
+  return alloc ? alignedMemory(alloc, bytes + DIRECT_BLOCK) : new Uint8Array(bytes + DIRECT_BLOCK);
+}
+
+/** Room in `memory` (from chunkMemory) for `bytes` that go to the file at `fileOffset`: at that offset's phase. */
+export function chunkAt(memory: Uint8Array, fileOffset: number, bytes: number): Uint8Array {
+  const phase = fileOffset % DIRECT_BLOCK;
+  return memory.subarray(phase, phase + bytes);
+}
+
 /** The address of `data` modulo DIRECT_BLOCK, when it is known. */
 function addressPhase(data: Uint8Array): number | undefined {
   const at = alignedAt.get(data.buffer);

@@ -3,7 +3,7 @@
  * renamed into place at the end; each chunk's write overlaps the next chunk's reading and conversion. */
 import { AbortError } from '../errors.js';
 import { TensorDataReader } from '../gguf/reader.js';
-import { alignedMemory, DIRECT_BLOCK, type AlignedAlloc } from '../gguf/append-file.js';
+import { chunkAt, chunkMemory, type AlignedAlloc } from '../gguf/append-file.js';
 import { GgufFileWriter } from '../gguf/writer.js';
 import { rowBytes } from '../ggml-types.js';
 import { directIoAlloc, type NativeAddon } from '../native.js';
@@ -101,14 +101,12 @@ class OutputChunks {
         largest = Math.max(largest, Math.min(layout.nRows, rowsPerChunk(layout, chunkBytes)) * rowBytes(t.type, layout.rowElems)!);
       }
     }
-    const bytes = largest + DIRECT_BLOCK;
-    this.buffers = [0, 1].map(() => (alignedAlloc ? alignedMemory(alignedAlloc, bytes) : new Uint8Array(bytes)));
+    this.buffers = [chunkMemory(alignedAlloc, largest), chunkMemory(alignedAlloc, largest)];
   }
 
   /** Room for the next chunk of `bytes`, byte `at` of tensor `index`: free once the write two chunks back is done. */
   next(index: number, at: number, bytes: number): Uint8Array {
-    const phase = this.writer.fileOffset(index, at) % DIRECT_BLOCK;
-    return this.buffers[this.turn++ % 2]!.subarray(phase, phase + bytes);
+    return chunkAt(this.buffers[this.turn++ % 2]!, this.writer.fileOffset(index, at), bytes);
   }
 
   /** Starts writing `data` once the previous write is done; a failure surfaces at the next write or at settle. */
