@@ -8,6 +8,7 @@ import { GgufError } from '../src/errors.js';
 import { GgmlType } from '../src/ggml-types.js';
 import { GgufValueType, type GgufKv } from '../src/gguf/format.js';
 import { TensorDataReader, readGguf } from '../src/gguf/reader.js';
+import { isWellFormedUtf8 } from '../src/gguf/utf8.js';
 import { GgufFileWriter, encodeGgufMeta, type TensorDecl } from '../src/gguf/writer.js';
 import { writeSyntheticModel } from '../src/synthetic.js';
 import { Rng } from './helpers/data.js';
@@ -262,6 +263,124 @@ describe('malformed input', () => {
       if (result !== 'ok') expect(result, `case ${i}`).toBeInstanceOf(GgufError);
       expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(b.length + (2 << 20));
     }
+  });
+});
+
+describe('string arrays', () => {
+  /** Strings of every UTF-8 length class, the empty string and a leading byte-order mark, some long. */
+  function vocabulary(n: number): string[] {
+    const rng = new Rng(17);
+    const pieces = ['a', 'Z', ' ', '\u00e9', '\u2581', '\ufeff', '\u4e2d', '\u{1f600}', '\u{10ffff}', '\n'];
+    return Array.from({ length: n }, (_, i) => {
+      if (i % 997 === 0) return '';
+      const len = i % 4999 === 1 ? 3000 : 1 + rng.int(12);
+      return Array.from({ length: len }, () => pieces[rng.int(pieces.length)]).join('');
+    });
+  }
+
+  async function writeVocab(path: string, tokens: string[]): Promise<void> {
+    const kvs: GgufKv[] = [
+      { key: 'general.architecture', type: GgufValueType.STRING, value: 'llama' },
+      { key: 'tokenizer.ggml.tokens', type: GgufValueType.ARRAY, value: { elementType: GgufValueType.STRING, items: tokens } },
+      { key: 'tokenizer.ggml.merges', type: GgufValueType.ARRAY, value: { elementType: GgufValueType.STRING, items: tokens.slice(0, 50) } },
+    ];
+    const w = await GgufFileWriter.create(path, kvs, []);
+    await w.finish();
+  }
+
+  // 150k strings span several of the reader's 1 MiB windows.
+  const tokens = vocabulary(150000);
+
+  it('read back as written, across the reader\'s windows', async () => {
+    const p = join(tmp.dir, 'vocab.gguf');
+    await writeVocab(p, tokens);
+    const f = await readGguf(p);
+    expect(readFileSync(p).length).toBeGreaterThan(3 << 20);
+    const read = f.kvs.find((kv) => kv.key === 'tokenizer.ggml.tokens')!.value as { items: string[] };
+    expect(read.items).toEqual(tokens);
+  });
+
+  it('written again unread, byte for byte, and as changed once changed', async () => {
+    const p = join(tmp.dir, 'vocab2.gguf');
+    await writeVocab(p, tokens);
+    const again = `${p}.again`;
+    await rewrite(p, again);
+    expect(readFileSync(again).equals(readFileSync(p))).toBe(true);
+
+    const f = await readGguf(p);
+    const merges = f.kvs.find((kv) => kv.key === 'tokenizer.ggml.merges')!.value as { items: string[] };
+    merges.items[3] = 'changed \u00e9';
+    const changed = `${p}.changed`;
+    const w = await GgufFileWriter.create(changed, f.kvs, []);
+    await w.finish();
+    const g = await readGguf(changed);
+    expect((g.kvs.find((kv) => kv.key === 'tokenizer.ggml.merges')!.value as { items: string[] }).items).toEqual(
+      [...tokens.slice(0, 3), 'changed \u00e9', ...tokens.slice(4, 50)]);
+    expect((g.kvs.find((kv) => kv.key === 'tokenizer.ggml.tokens')!.value as { items: string[] }).items).toEqual(tokens);
+  });
+
+  it('an element that is not UTF-8 is refused with its index', async () => {
+    const b = encodeGgufMeta([{ key: 'v', type: GgufValueType.ARRAY, value: { elementType: GgufValueType.STRING, items: ['ok', 'b\u00e9', 'c'] } }], []);
+    // The second byte of "\u00e9" (c3 a9) made a lead byte: "\u00e9" is then cut short.
+    b[b.indexOf(Buffer.from([0xc3, 0xa9])) + 1] = 0xc3;
+    const err = await expectGgufError(b);
+    expect(err.code).toBe('E_GGUF_UTF8');
+    expect(err.message).toContain('v[1]');
+  });
+});
+
+describe('UTF-8 validation agrees with a fatal TextDecoder', () => {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const accepts = (b: Uint8Array): boolean => {
+    try {
+      decoder.decode(b);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Every byte at each boundary of the ranges the standard's table 3-7 draws.
+  const EDGES = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+
+  it('on every lead byte followed by up to three boundary bytes', () => {
+    // Only the first continuation byte has a range of its own; the others are 80-bf, so fewer edges suffice for them.
+    const LATER = [-1, 0x41, 0x7f, 0x80, 0xbf, 0xc0];
+    const wrong: string[] = [];
+    let checked = 0;
+    for (let lead = 0; lead < 256; lead++) {
+      for (const b1 of [-1, ...EDGES]) {
+        for (const b2 of LATER) {
+          for (const b3 of LATER) {
+            const bytes = Uint8Array.from([0x61, lead, b1, b2, b3].filter((x) => x >= 0));
+            if (isWellFormedUtf8(bytes, 0, bytes.length) !== accepts(bytes)) wrong.push(Buffer.from(bytes).toString('hex'));
+            checked++;
+          }
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(checked).toBe(256 * 21 * 36);
+  });
+
+  it('on random strings of valid and broken sequences, and on part of a buffer only', () => {
+    const rng = new Rng(23);
+    const good = [[0x41], [0xc3, 0xa9], [0xe2, 0x96, 0x81], [0xf0, 0x9f, 0x98, 0x80], [0xef, 0xbb, 0xbf]];
+    let rejected = 0;
+    for (let i = 0; i < 20000; i++) {
+      const bytes: number[] = [];
+      for (let k = 1 + rng.int(6); k > 0; k--) {
+        if (rng.int(8) === 0) bytes.push(0x80 + rng.int(128));
+        else bytes.push(...good[rng.int(good.length)]!);
+      }
+      const b = Uint8Array.from(bytes);
+      const ok = accepts(b);
+      rejected += ok ? 0 : 1;
+      expect(isWellFormedUtf8(b, 0, b.length)).toBe(ok);
+      // A range inside a larger buffer: a sequence cut at the range's end is broken.
+      const from = rng.int(b.length + 1), to = from + rng.int(b.length - from + 1);
+      expect(isWellFormedUtf8(b, from, to)).toBe(accepts(b.subarray(from, to)));
+    }
+    expect(rejected).toBeGreaterThan(1000);
   });
 });
 

@@ -56,6 +56,38 @@ export interface GgufArray {
   readonly items: GgufNumericArray | string[] | GgufArray[];
 }
 
+// ignoreBOM keeps a leading U+FEFF: real vocabularies contain it as a token.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A string array as a GGUF file holds it: each string a u64 length and its UTF-8 bytes, all checked when read.
+ * The strings are made on first use of `items`; until then the writer copies the bytes, so a vocabulary (30-250k
+ * tokens, as many merges) passes from input to output without a string made or encoded again. */
+export class EncodedStringArray implements GgufArray {
+  readonly elementType = GgufValueType.STRING;
+  private decoded: string[] | undefined;
+
+  constructor(private readonly bytes: Uint8Array, readonly length: number) {}
+
+  get items(): string[] {
+    if (this.decoded === undefined) {
+      const view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
+      const items = new Array<string>(this.length);
+      for (let i = 0, at = 0; i < this.length; i++) {
+        const n = view.getUint32(at, true);
+        items[i] = utf8.decode(this.bytes.subarray(at + 8, at + 8 + n));
+        at += 8 + n;
+      }
+      this.decoded = items;
+    }
+    return this.decoded;
+  }
+
+  /** The encoded strings, while the items are unread (once read, they may have been changed). */
+  get encoded(): Uint8Array | undefined {
+    return this.decoded === undefined ? this.bytes : undefined;
+  }
+}
+
 /** Scalars: numbers for <= 32-bit ints and floats, bigint for 64-bit ints, boolean, string. */
 export type GgufValue = number | bigint | boolean | string | GgufArray;
 

@@ -7,9 +7,10 @@ import { GgufError, type ErrorCode } from '../errors.js';
 import { ggmlTypeInfo, ggmlTypeName, rowBytes } from '../ggml-types.js';
 import { folderError, inputError } from '../paths.js';
 import {
-  GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_DIMS, GGUF_MAX_NAME, GgufValueType, isValueType, padTo, valueTypeSize,
+  EncodedStringArray, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_DIMS, GGUF_MAX_NAME, GgufValueType, isValueType, padTo, valueTypeSize,
   type GgufArray, type GgufKv, type GgufNumericArray, type GgufTensorInfo, type GgufValue,
 } from './format.js';
+import { isWellFormedUtf8 } from './utf8.js';
 
 const WINDOW = 1 << 20;
 const MAX_STRING = 1 << 30;
@@ -82,21 +83,29 @@ class Cursor {
   async u64(what: string): Promise<bigint> { await this.need(8, what); const v = this.buf.readBigUInt64LE(this.at()); this.pos += 8; return v; }
   async i64(what: string): Promise<bigint> { await this.need(8, what); const v = this.buf.readBigInt64LE(this.at()); this.pos += 8; return v; }
 
-  /** The next string when it is valid and already in the window, else undefined with nothing consumed (string()
-   * then reads it, or reports what is wrong): a vocabulary's strings without an await or an error label each. */
-  stringInWindow(): string | undefined {
+  /** Steps over the next string when it is valid and already in the window; otherwise false with nothing consumed
+   * (string() then reads it, or reports what is wrong): a vocabulary's strings without an await or a string each. */
+  skipStringInWindow(): boolean {
     const at = this.pos - this.bufStart;
-    if (at < 0 || at + 8 > this.buf.length) return undefined;
+    if (at < 0 || at + 8 > this.buf.length) return false;
     const lo = this.buf.readUInt32LE(at), hi = this.buf.readUInt32LE(at + 4);
-    if (hi !== 0 || lo > MAX_STRING || at + 8 + lo > this.buf.length) return undefined;
-    let text: string;
-    try {
-      text = utf8.decode(this.buf.subarray(at + 8, at + 8 + lo));
-    } catch {
-      return undefined;
+    const end = at + 8 + lo;
+    if (hi !== 0 || lo > MAX_STRING || end > this.buf.length) return false;
+    if (!isWellFormedUtf8(this.buf, at + 8, end)) return false;
+    this.pos = this.bufStart + end;
+    return true;
+  }
+
+  /** A copy of bytes [from, to) of the file, from the window when it holds them. */
+  async copy(from: number, to: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(to - from);
+    if (from >= this.bufStart && to <= this.bufStart + this.buf.length) {
+      this.buf.copy(out, 0, from - this.bufStart, to - this.bufStart);
+      return out;
     }
-    this.pos += 8 + lo;
-    return text;
+    const { bytesRead } = await this.fh.read(out, 0, out.length, from);
+    if (bytesRead < out.length) this.fail('E_GGUF_TRUNCATED', 'short read', from);
+    return out;
   }
 
   async string(what: string): Promise<string> {
@@ -146,12 +155,12 @@ async function readArray(c: Cursor, key: string, depth: number): Promise<GgufArr
   }
   const n = Number(count);
   if (elementType === GgufValueType.STRING) {
-    const items: string[] = new Array(n);
+    const first = c.pos;
     for (let i = 0; i < n; i++) {
-      items[i] = c.stringInWindow() ?? await c.string(`${key}[${i}]`);
+      if (!c.skipStringInWindow()) await c.string(`${key}[${i}]`);
       if ((i & 1023) === 1023) await c.breathe();
     }
-    return { elementType, items };
+    return new EncodedStringArray(await c.copy(first, c.pos), n);
   }
   if (elementType === GgufValueType.ARRAY) {
     if (depth >= 8) c.fail('E_GGUF_LIMIT', `array ${key} nests more than 8 levels deep`, start);

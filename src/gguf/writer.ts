@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { QuantNativeError } from '../errors.js';
 import { outputError } from '../paths.js';
 import {
-  GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType, padTo, valueTypeSize,
+  EncodedStringArray, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType, padTo, valueTypeSize,
   type GgufArray, type GgufKv, type GgufValue,
 } from './format.js';
 import { AppendFile, type AlignedAlloc } from './append-file.js';
@@ -78,6 +78,11 @@ function writeScalar(s: Sink, type: GgufValueType, v: GgufValue, key: string): v
 
 function writeArray(s: Sink, a: GgufArray, key: string): void {
   s.i32(a.elementType);
+  if (a instanceof EncodedStringArray && a.encoded) {
+    s.u64(BigInt(a.length));
+    s.bytes(a.encoded);
+    return;
+  }
   s.u64(BigInt(a.items.length));
   if (a.elementType === GgufValueType.STRING) {
     for (const item of a.items as string[]) s.string(item);
