@@ -40,6 +40,8 @@ describe('packaging', () => {
   it('the tarball holds the build outputs and the prebuild, not the tests', () => {
     expect(packed.files.some((f) => f.startsWith('prebuilds/'))).toBe(true);
     for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/index.cjs', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'CMakeLists.txt']) expect(packed.files).toContain(f);
+    // The entry points are bundles; tsc's modules stay out of the tarball.
+    expect(packed.files.filter((f) => /^dist\/.*\.c?js$/.test(f)).sort()).toEqual(['dist/cli.js', 'dist/index.cjs', 'dist/index.js']);
     expect(packed.files.some((f) => f.startsWith('build/'))).toBe(false);
     expect(packed.files.some((f) => f.startsWith('test/') || f.startsWith('native/test/'))).toBe(false);
   });
