@@ -114,12 +114,24 @@ interface Chunk {
   rows: number;
 }
 
+/** The sequence of chunks, none over chunkBytes of input, smaller at both ends: the first read and the last
+ * quantization and write overlap nothing else, so they are kept short. Sizes start at an eighth of a chunk and
+ * double; near the end each chunk takes at most half of what is left. */
 function chunksOf(tensors: readonly TensorPlan[], firstIndex: number, chunkBytes: number): Chunk[] {
+  const rowBytesIn = (t: TensorPlan): number => rowBytes(t.sourceType, t.source.dims[0]!)!;
+  const smallest = chunkBytes / 8;
+  let left = tensors.reduce((sum, t) => sum + t.bytesIn, 0);
   const chunks: Chunk[] = [];
   tensors.forEach((tensor, i) => {
     const nrows = tensor.elements / tensor.source.dims[0]!;
-    const rows = rowsPerChunk(tensor, chunkBytes);
-    for (let first = 0; first < nrows; first += rows) chunks.push({ tensor, index: firstIndex + i, firstRow: first, rows: Math.min(rows, nrows - first) });
+    const srcRow = rowBytesIn(tensor);
+    for (let first = 0; first < nrows;) {
+      const limit = Math.min(chunkBytes, smallest * 2 ** chunks.length, Math.max(smallest, left / 2));
+      const rows = Math.min(Math.max(1, Math.floor(limit / srcRow)), nrows - first);
+      chunks.push({ tensor, index: firstIndex + i, firstRow: first, rows });
+      first += rows;
+      left -= rows * srcRow;
+    }
   });
   return chunks;
 }
