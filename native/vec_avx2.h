@@ -35,9 +35,10 @@ static inline vm vf_le(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
 static inline vm vf_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 static inline vm vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 static inline vm vf_ne(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
-/* m ? a : b, lane by lane (every vm is all ones or all zeros per lane); bitwise, which keeps the refinement's
- * chains shorter than blendv. */
-static inline vf vf_select(vm m, vf a, vf b) { return _mm256_or_ps(_mm256_and_ps(m, a), _mm256_andnot_ps(m, b)); }
+/* m ? a : b, lane by lane (every vm is all ones or all zeros per lane, so the sign bit blendv reads says it all).
+ * blendv rather than and/andnot/or: one instruction instead of three, 8-20% faster lattice searches (IQ3_S, IQ2_S,
+ * IQ4_NL) and no slower elsewhere on this AMD CPU. */
+static inline vf vf_select(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 static inline vm vm_and(vm a, vm b) { return _mm256_and_ps(a, b); }
 static inline vm vm_or(vm a, vm b) { return _mm256_or_ps(a, b); }
 /* b and not a */
@@ -61,7 +62,7 @@ static inline vi vi_sar(vi a, int n) { return _mm256_srai_epi32(a, n); }
 static inline vi vi_load_u8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 static inline vi vi_min(vi a, vi b) { return _mm256_min_epi32(a, b); }
 static inline vi vi_max(vi a, vi b) { return _mm256_max_epi32(a, b); }
-static inline vi vi_select(vm m, vi a, vi b) { const __m256i mi = _mm256_castps_si256(m); return _mm256_or_si256(_mm256_and_si256(mi, a), _mm256_andnot_si256(mi, b)); }
+static inline vi vi_select(vm m, vi a, vi b) { return _mm256_blendv_epi8(b, a, _mm256_castps_si256(m)); }
 static inline vm vi_ne(vi a, vi b) { return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1))); }
 static inline vm vi_eq(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)); }
 static inline vm vi_lt(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(b, a)); }
