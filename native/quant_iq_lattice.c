@@ -144,16 +144,17 @@ static bool lattice_fit(const qn_lattice_cfg *c, const float *xval, const float 
     return true;
 }
 
-/* Magnitudes of 8 elements into xval; bit i set where element i is negative. */
+/* Magnitudes of 8 elements into xval; bit i set where element i is not >= 0 (negative, or NaN), and then xval is
+ * -x. Without branches, which random signs mispredict: negation flips the sign bit, NaN's too. */
 static uint8_t signs_all(const float *x, float *xval) {
     uint8_t s = 0;
     for (int i = 0; i < 8; ++i) {
-        if (x[i] >= 0) {
-            xval[i] = x[i];
-        } else {
-            xval[i] = -x[i];
-            s |= (uint8_t)(1 << i);
-        }
+        const uint32_t neg = !(x[i] >= 0);
+        uint32_t bits;
+        memcpy(&bits, x + i, 4);
+        bits ^= neg << 31;
+        memcpy(xval + i, &bits, 4);
+        s |= (uint8_t)(neg << i);
     }
     return s;
 }
