@@ -1,6 +1,7 @@
 /* AVX-512 twins built from the same lane kernels as the AVX2 ones (quant_lanes.inc), with 16 lanes:
- * the K-quant and IQ4 searches and the weighted searches of the legacy types. Every other type (and
- * the legacy types without importance weights) runs its AVX2 twin on this path. */
+ * the K-quant and IQ4 searches and the weighted searches of the legacy types. Every other type (the
+ * lattice types IQ1/IQ2/IQ3, and the legacy types without importance weights) runs its AVX2 twin on
+ * this path. */
 #include "simd_kernels.h"
 
 #if QN_HAVE_AVX2_BUILD
