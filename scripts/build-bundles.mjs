@@ -1,5 +1,5 @@
 // The published entry points, each tsc's output bundled into one file by esbuild: loading the library's ~25 ES
-// modules one by one took 26-37 ms, the bundle 12-16 ms, time every quantization and every CLI command starts with.
+// modules one by one took 26-37 ms, the bundle 11-14 ms, time every quantization and every CLI command starts with.
 //   dist/index.js   import('quant-native'), in place of tsc's entry module
 //   dist/cli.js     the CLI (bin/quant-native.js)
 //   dist/index.cjs  require('quant-native'), for Node versions and Electron main processes that cannot require ES

@@ -118,13 +118,12 @@ interface Chunk {
  * quantization and write overlap nothing else, so they are kept short. Sizes start at an eighth of a chunk and
  * double; near the end each chunk takes at most half of what is left. */
 function chunksOf(tensors: readonly TensorPlan[], firstIndex: number, chunkBytes: number): Chunk[] {
-  const rowBytesIn = (t: TensorPlan): number => rowBytes(t.sourceType, t.source.dims[0]!)!;
   const smallest = chunkBytes / 8;
   let left = tensors.reduce((sum, t) => sum + t.bytesIn, 0);
   const chunks: Chunk[] = [];
   tensors.forEach((tensor, i) => {
     const nrows = tensor.elements / tensor.source.dims[0]!;
-    const srcRow = rowBytesIn(tensor);
+    const srcRow = rowBytes(tensor.sourceType, tensor.source.dims[0]!)!;
     for (let first = 0; first < nrows;) {
       const limit = Math.min(chunkBytes, smallest * 2 ** chunks.length, Math.max(smallest, left / 2));
       const rows = Math.min(Math.max(1, Math.floor(limit / srcRow)), nrows - first);

@@ -1,4 +1,5 @@
 /** GGUF on-disk vocabulary: value types, the in-memory shape of metadata and tensor infos. */
+import { utf8 } from './utf8.js';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_DEFAULT_ALIGNMENT = 32;
@@ -55,9 +56,6 @@ export interface GgufArray {
   readonly elementType: GgufValueType;
   readonly items: GgufNumericArray | string[] | GgufArray[];
 }
-
-// ignoreBOM keeps a leading U+FEFF: real vocabularies contain it as a token.
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A string array as a GGUF file holds it: each string a u64 length and its UTF-8 bytes, all checked when read.
  * The strings are made on first use of `items`; until then the writer copies the bytes, so a vocabulary (30-250k

@@ -10,7 +10,7 @@ import {
   EncodedStringArray, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_DIMS, GGUF_MAX_NAME, GgufValueType, isValueType, padTo, valueTypeSize,
   type GgufArray, type GgufKv, type GgufNumericArray, type GgufTensorInfo, type GgufValue,
 } from './format.js';
-import { isWellFormedUtf8 } from './utf8.js';
+import { isWellFormedUtf8, utf8 } from './utf8.js';
 
 const WINDOW = 1 << 20;
 const MAX_STRING = 1 << 30;
@@ -19,8 +19,6 @@ const MAX_ARRAY = 2 ** 30;
 const MIN_KV_BYTES = 8 + 1 + 4 + 1;
 const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8;
 
-// ignoreBOM keeps a leading U+FEFF: real vocabularies contain it as a token.
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A cursor over a file that reads through a window, so parsing costs few syscalls. */
 class Cursor {

@@ -1,4 +1,8 @@
-/** UTF-8 validation without making a string or a view: a vocabulary's 30-250k strings are checked in place. */
+/** UTF-8 for GGUF strings: validation without making a string or a view (a vocabulary's 30-250k strings are checked
+ * in place), and the decoder that makes them. */
+
+// ignoreBOM keeps a leading U+FEFF: real vocabularies contain it as a token.
+export const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Whether bytes [from, to) of b are well-formed UTF-8 (the Unicode standard's table 3-7; exactly what a fatal
  * TextDecoder accepts: no overlong forms, no surrogates, nothing above U+10FFFF). */
