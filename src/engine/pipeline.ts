@@ -159,7 +159,7 @@ async function processTensors(
   let pendingWrite: Promise<void> = Promise.resolve();
   let started = -1;
   try {
-    // The first read is under way while the writer encodes the metadata (a vocabulary takes ~15 ms) and opens its file.
+    // The first read is under way while the writer encodes the metadata, opens its file and makes its staging buffers.
     const writer = await openWriter();
     for (let k = 0; k < chunks.length; k++) {
       const { tensor: t, index, firstRow, rows: n } = chunks[k]!;
