@@ -61,33 +61,45 @@ static const int TYPES[] = {QN_F32, QN_F16, QN_BF16, QN_Q4_0, QN_Q4_1, QN_Q5_0, 
                             QN_IQ2_XXS, QN_IQ2_XS, QN_IQ2_S, QN_IQ3_XXS, QN_IQ3_S, QN_IQ1_S, QN_IQ1_M,
                             QN_MXFP4, QN_NVFP4, QN_Q1_0, QN_Q2_0};
 
-static void check(bool ok, const char *what, const char *simd, const char *type, const char *data, bool imx) {
+static const char *const IMATRIX_NAMES[] = {"", ", imatrix", ", signed imatrix"};
+
+static void check(bool ok, const char *what, const char *simd, const char *type, const char *data, int imx) {
     if (ok) {
         ++passed;
         return;
     }
     ++failed;
-    printf("FAIL %s: %s vs scalar, %s, %s data%s\n", what, simd, type, data, imx ? ", imatrix" : "");
+    printf("FAIL %s: %s vs scalar, %s, %s data%s\n", what, simd, type, data, IMATRIX_NAMES[imx]);
+}
+
+/* Importance weights: llama-imatrix's kind (non-negative, some zero), and an adversarial kind no file should hold
+ * (small integers of both signs, whole sub-blocks of zeros) whose sums cancel exactly, reaching the searches'
+ * zero and negative denominators. */
+static void fill_imatrices(float imatrix[3][N_PER_ROW]) {
+    for (int j = 0; j < N_PER_ROW; ++j) {
+        imatrix[1][j] = (j % 11 == 0) ? 0.0f : uniform01() * 4.0f;
+        imatrix[2][j] = (j / 32) % 5 == 3 ? 0.0f : (float)((int)(next_u64() % 5) - 2);
+    }
 }
 
 static void test_simd_paths(int only) {
     const int64_t n = (int64_t)NROWS * N_PER_ROW;
     float *x = malloc(sizeof(float) * n);
-    float imatrix[N_PER_ROW];
+    float imatrix[3][N_PER_ROW];
     uint8_t *ref = malloc(8 * n), *out = malloc(8 * n);
     for (int s = 1; s < QN_SIMD_COUNT; ++s) {
         if (!qn_simd_available(s) || (only >= 0 && s != only)) continue;
         for (size_t d = 0; d < sizeof(DATA) / sizeof(DATA[0]); ++d) {
             DATA[d].fill(x, n);
-            for (int j = 0; j < N_PER_ROW; ++j) imatrix[j] = (j % 11 == 0) ? 0.0f : uniform01() * 4.0f;
+            fill_imatrices(imatrix);
             for (size_t t = 0; t < sizeof(TYPES) / sizeof(TYPES[0]); ++t) {
                 const int type = TYPES[t];
                 const size_t bytes = qn_row_size(type, N_PER_ROW) * NROWS;
-                for (int imx = qn_quantize_requires_imatrix(type); imx < 2; ++imx) {
+                for (int imx = qn_quantize_requires_imatrix(type); imx < 3; ++imx) {
                     memset(ref, 0xAB, bytes);
                     memset(out, 0xCD, bytes);
-                    qn_get_quantize(QN_SIMD_SCALAR, type)(x, ref, NROWS, N_PER_ROW, imx ? imatrix : NULL);
-                    qn_get_quantize(s, type)(x, out, NROWS, N_PER_ROW, imx ? imatrix : NULL);
+                    qn_get_quantize(QN_SIMD_SCALAR, type)(x, ref, NROWS, N_PER_ROW, imx ? imatrix[imx] : NULL);
+                    qn_get_quantize(s, type)(x, out, NROWS, N_PER_ROW, imx ? imatrix[imx] : NULL);
                     check(memcmp(ref, out, bytes) == 0, "quantize", qn_simd_name(s), qn_type_info(type)->name, DATA[d].name, imx);
                 }
             }
@@ -109,7 +121,7 @@ static void test_conversions(int only) {
         for (int t = 1; t < 3; ++t) {
             qn_get_dequantize(QN_SIMD_SCALAR, float_types[t])(halves, a, 65536);
             qn_get_dequantize(s, float_types[t])(halves, b, 65536);
-            check(memcmp(a, b, sizeof(a)) == 0, "dequantize every bit pattern", qn_simd_name(s), qn_type_info(float_types[t])->name, "all patterns", false);
+            check(memcmp(a, b, sizeof(a)) == 0, "dequantize every bit pattern", qn_simd_name(s), qn_type_info(float_types[t])->name, "all patterns", 0);
         }
         enum { ROWS = 7, COLS = 1003 }; /* odd row length: the vector loops' tails are checked too */
         static uint8_t data[ROWS * COLS * 4];
@@ -139,7 +151,7 @@ static void test_conversions(int only) {
                 }
                 ok = ok && fn(data, ROWS, COLS) == qn_find_invalid_row(type, data, ROWS, COLS);
             }
-            check(ok, "first invalid row", qn_simd_name(s), qn_type_info(type)->name, "NaN/Inf at random places", false);
+            check(ok, "first invalid row", qn_simd_name(s), qn_type_info(type)->name, "NaN/Inf at random places", 0);
         }
     }
 }
@@ -182,13 +194,13 @@ static void test_fp16(void) {
         if (is_nan) nan_ok = nan_ok && back == ((h & 0x8000) | 0x7E00);
         else roundtrip = roundtrip && back == h;
     }
-    check(roundtrip, "fp16 round trip of every finite and infinite half", "scalar", "f16", "all halves", false);
-    check(nan_ok, "fp16 NaN canonicalisation", "scalar", "f16", "NaN halves", false);
+    check(roundtrip, "fp16 round trip of every finite and infinite half", "scalar", "f16", "all halves", 0);
+    check(nan_ok, "fp16 NaN canonicalisation", "scalar", "f16", "NaN halves", 0);
     /* Ties round to even: 1 + 2^-11 lies halfway between 1 and the next half. */
     check(qn_fp32_to_fp16(1.0f + 0x1p-11f) == 0x3C00 && qn_fp32_to_fp16(1.0f + 3 * 0x1p-11f) == 0x3C02,
-          "fp16 ties to even", "scalar", "f16", "ties", false);
+          "fp16 ties to even", "scalar", "f16", "ties", 0);
     check(qn_fp32_to_fp16(65520.0f) == 0x7C00 && qn_fp32_to_fp16(65519.0f) == 0x7BFF, "fp16 overflow threshold",
-          "scalar", "f16", "edge", false);
+          "scalar", "f16", "edge", 0);
 }
 
 int main(int argc, char **argv) {
