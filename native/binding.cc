@@ -11,7 +11,33 @@
 
 #include "kernels.h"
 
+#ifndef _WIN32
+#include <fcntl.h>
+#include <unistd.h>
+#include <cerrno>
+#include <climits>
+// Jobs can read their rows from a file descriptor (pread). Not on Windows, where Node's descriptors belong to
+// another C runtime than the addon's.
+#define QN_FILE_SOURCE 1
+#endif
+
 namespace {
+
+#ifdef QN_FILE_SOURCE
+// Asks the kernel to start reading bytes [offset, offset + length) of fd into the page cache; a hint only.
+void AdviseWillNeed(int fd, int64_t offset, int64_t length) {
+#if defined(__APPLE__)
+  struct radvisory ra;
+  ra.ra_offset = static_cast<off_t>(offset);
+  ra.ra_count = static_cast<int>(std::min<int64_t>(length, INT_MAX));
+  fcntl(fd, F_RDADVISE, &ra);
+#elif defined(POSIX_FADV_WILLNEED)
+  posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_WILLNEED);
+#else
+  (void)fd, (void)offset, (void)length;
+#endif
+}
+#endif
 
 constexpr int64_t kMaxThreads = 256;
 // Rows converted to F32 at a time per thread: bounds scratch memory and the cancel latency.
@@ -70,6 +96,15 @@ struct QuantizeJob {
   int64_t nrows = 0;
   int64_t n_per_row = 0;
   const uint8_t *src = nullptr;
+  // Instead of src: the rows are read from this file descriptor, row 0 at src_offset, by each thread
+  // into its own buffer just before it converts them.
+  int src_fd = -1;
+  int64_t src_offset = 0;
+  // Bytes of src_fd the next job will read: asked of the kernel now (posix_fadvise WILLNEED), so that a file
+  // not in the page cache is read from the disk while this job computes, as the separate reads of a chunk
+  // ahead did.
+  int64_t prefetch_offset = 0;
+  int64_t prefetch_length = 0;
   uint8_t *dst = nullptr;
   const float *imatrix = nullptr;  // n_per_row floats per matrix
   int64_t imatrix_count = 0;       // number of matrices the imatrix covers
@@ -92,6 +127,8 @@ struct QuantizeJob {
   std::atomic<int64_t> bad_input{-1};
   std::atomic<int64_t> bad_output{-1};
   std::atomic<bool> cancelled{false};
+  // errno of the first failed read (-1: the file ended), 0 when none failed.
+  std::atomic<int> read_error{0};
   std::atomic<int64_t> next_row{0};
 
   static void KeepFirst(std::atomic<int64_t> &slot, int64_t row) {
@@ -127,8 +164,40 @@ struct QuantizeJob {
 
   int64_t BlockRows() const { return std::max<int64_t>(1, kScratchElements / n_per_row); }
 
+  void Prefetch() const {
+#ifdef QN_FILE_SOURCE
+    if (src_fd < 0) return;
+    // This job's own rows first: the first job of a file has no job before it to ask for them.
+    AdviseWillNeed(src_fd, src_offset, nrows * static_cast<int64_t>(qn_row_size(src_type, n_per_row)));
+    if (prefetch_length > 0) AdviseWillNeed(src_fd, prefetch_offset, prefetch_length);
+#endif
+  }
+
+  // Rows [r, r + n) from the file into buf; false (and the error kept) if the read fails or the file ends.
+  bool ReadRows(int64_t r, int64_t n, size_t src_row, std::vector<uint8_t> &buf) {
+    const size_t bytes = static_cast<size_t>(n) * src_row;
+    buf.resize(std::max(buf.size(), bytes));
+#ifdef QN_FILE_SOURCE
+    const int64_t at = src_offset + r * static_cast<int64_t>(src_row);
+    for (size_t done = 0; done < bytes;) {
+      const ssize_t got = pread(src_fd, buf.data() + done, bytes - done, static_cast<off_t>(at + static_cast<int64_t>(done)));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        int expected = 0;
+        read_error.compare_exchange_strong(expected, got < 0 ? errno : -1);
+        return false;
+      }
+      done += static_cast<size_t>(got);
+    }
+    return true;
+#else
+    (void)r;
+    return false;  // unreachable: src_fd is never set here
+#endif
+  }
+
   // Rows [r0, r1), at most BlockRows() of them; false once the job must stop (cancelled, invalid data).
-  bool RunRows(int64_t r0, int64_t r1, std::vector<float> &scratch, std::vector<float> &back) {
+  bool RunRows(int64_t r0, int64_t r1, std::vector<float> &scratch, std::vector<float> &back, std::vector<uint8_t> &inbuf) {
     const size_t src_row = qn_row_size(src_type, n_per_row);
     const size_t dst_row = qn_row_size(dst_type, n_per_row);
     if (src_type != QN_F32) scratch.resize(static_cast<size_t>((r1 - r0) * n_per_row));
@@ -144,6 +213,10 @@ struct QuantizeJob {
         n = std::min(n, rows_per_matrix - g % rows_per_matrix);
       }
       const uint8_t *in = src + static_cast<size_t>(r) * src_row;
+      if (src_fd >= 0) {
+        if (!ReadRows(r, n, src_row, inbuf)) return false;
+        in = inbuf.data();
+      }
       const int64_t bad_in = !validate ? -1 : check_input ? check_input(in, n, n_per_row) : qn_find_invalid_row(src_type, in, n, n_per_row);
       if (bad_in >= 0) {
         KeepFirst(bad_input, first_row + r + bad_in);
@@ -173,10 +246,11 @@ struct QuantizeJob {
   // one is still checked and the first invalid row is the one reported.
   void Worker() {
     std::vector<float> scratch, back;
+    std::vector<uint8_t> inbuf;
     const int64_t block = BlockRows();
     for (;;) {
       const int64_t r0 = next_row.fetch_add(block);
-      if (r0 >= nrows || !RunRows(r0, std::min(nrows, r0 + block), scratch, back)) return;
+      if (r0 >= nrows || !RunRows(r0, std::min(nrows, r0 + block), scratch, back, inbuf)) return;
     }
   }
 
@@ -191,6 +265,7 @@ struct QuantizeJob {
     std::vector<std::thread> pool;
     pool.reserve(static_cast<size_t>(t - 1));
     for (int i = 1; i < t; ++i) pool.emplace_back([this] { Worker(); });
+    Prefetch();
     Worker();
     for (auto &th : pool) th.join();
   }
@@ -249,11 +324,25 @@ void ParseQuantize(const Napi::Env &env, const Napi::Object &o, QuantizeJob &job
   job.quantize = qn_get_quantize(simd, job.dst_type);
   if (!job.quantize) throw Napi::RangeError::New(env, "cannot produce type " + std::to_string(job.dst_type));
 
-  src = GetBytes(env, o.Get("src"), "src");
-  dst = GetBytes(env, o.Get("dst"), "dst");
   const size_t need_src = CheckedRowBytes(env, job.src_type, job.n_per_row, job.nrows, "source");
   const size_t need_dst = CheckedRowBytes(env, job.dst_type, job.n_per_row, job.nrows, "destination");
-  if (src.length < need_src) {
+  if (!o.Get("srcFd").IsUndefined()) {
+#ifndef QN_FILE_SOURCE
+    throw Napi::Error::New(env, "srcFd is not supported on this platform (info.fileSource is false)");
+#endif
+    if (!o.Get("src").IsUndefined()) throw Napi::TypeError::New(env, "give src or srcFd, not both");
+    job.src_fd = static_cast<int>(GetInt(env, o, "srcFd", 0, INT32_MAX));
+    job.src_offset = GetInt(env, o, "srcOffset", 0, INT64_C(1) << 52);
+    if (static_cast<uint64_t>(job.src_offset) + need_src > (UINT64_C(1) << 53)) throw Napi::RangeError::New(env, "srcOffset + the rows' bytes overflow");
+    if (!o.Get("prefetchOffset").IsUndefined()) {
+      job.prefetch_offset = GetInt(env, o, "prefetchOffset", 0, INT64_C(1) << 52);
+      job.prefetch_length = GetInt(env, o, "prefetchLength", 0, INT64_C(1) << 52);
+    }
+  } else {
+    src = GetBytes(env, o.Get("src"), "src");
+  }
+  dst = GetBytes(env, o.Get("dst"), "dst");
+  if (job.src_fd < 0 && src.length < need_src) {
     throw Napi::RangeError::New(env, "src holds " + std::to_string(src.length) + " bytes, " + std::to_string(need_src) + " needed");
   }
   if (dst.length < need_dst) {
@@ -301,6 +390,8 @@ Napi::Object JobResult(const Napi::Env &env, const QuantizeJob &job) {
   r.Set("invalidInputRow", Napi::Number::New(env, static_cast<double>(job.bad_input.load())));
   r.Set("invalidOutputRow", Napi::Number::New(env, static_cast<double>(job.bad_output.load())));
   r.Set("cancelled", Napi::Boolean::New(env, job.cancelled.load()));
+  const int err = job.read_error.load();
+  r.Set("readError", err == 0 ? env.Null() : err < 0 ? Napi::String::New(env, "EOF") : Napi::String::New(env, std::strerror(err)));
   return r;
 }
 
@@ -457,6 +548,11 @@ Napi::Object Info(Napi::Env env) {
   }
   o.Set("simdAvailable", paths);
   o.Set("simdBest", Napi::String::New(env, qn_simd_name(qn_simd_best())));
+#ifdef QN_FILE_SOURCE
+  o.Set("fileSource", Napi::Boolean::New(env, true));
+#else
+  o.Set("fileSource", Napi::Boolean::New(env, false));
+#endif
   Napi::Array names = Napi::Array::New(env);
   for (int s = 0; s < QN_SIMD_COUNT; ++s) names.Set(static_cast<uint32_t>(s), Napi::String::New(env, qn_simd_name(s)));
   o.Set("simdNames", names);

@@ -16,6 +16,8 @@ export interface NativeInfo {
   /** SIMD paths this CPU can run, most portable first. */
   readonly simdAvailable: readonly SimdName[];
   readonly simdBest: string;
+  /** Whether quantize jobs can read their rows from a file descriptor (srcFd): not on Windows. */
+  readonly fileSource: boolean;
   /** Index = the number the native calls take as `simd`. */
   readonly simdNames: readonly SimdName[];
   readonly types: Readonly<Record<string, NativeTypeInfo>>;
@@ -28,7 +30,13 @@ export interface NativeQuantizeJob {
   dstType: number;
   nrows: number;
   nPerRow: number;
-  src: ByteSource;
+  /** The rows, or (srcFd and srcOffset instead) where a file holds them: each thread reads its own rows. */
+  src?: ByteSource;
+  srcFd?: number;
+  srcOffset?: number;
+  /** Bytes of srcFd the next job reads, which the kernel is asked to bring into the page cache meanwhile. */
+  prefetchOffset?: number;
+  prefetchLength?: number;
   dst: ByteSource;
   simd: number;
   threads?: number;
@@ -55,6 +63,8 @@ export interface NativeJobResult {
   /** Global index of the first output row whose scales or values are NaN/Inf, or -1. */
   readonly invalidOutputRow: number;
   readonly cancelled: boolean;
+  /** With srcFd: why a read failed ('EOF' when the file ended early), else null. */
+  readonly readError: string | null;
 }
 
 export interface NativeAddon {

@@ -1,11 +1,15 @@
 /** The addon: SIMD path forcing, context awareness (workers), never blocking the event loop. */
+import { writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { quantizeRows } from '../src/api.js';
 import { GgmlType, ggmlTypeByName, rowBytes } from '../src/ggml-types.js';
-import { loadNative, resolveSimd } from '../src/native.js';
+import { loadNative, resolveSimd, type NativeQuantizeJob } from '../src/native.js';
 import { DATASETS, Rng, rows } from './helpers/data.js';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/models.js';
 
 const native = loadNative();
 
@@ -87,6 +91,57 @@ describe('the binding checks what it is given', () => {
       expect(r.invalidInputRow).toBe(first);
     },
   );
+});
+
+describe('rows read from a file by the job (srcFd)', () => {
+  const tmp = tempDir('qn-native-fd-');
+  afterAll(() => tmp.cleanup());
+  // 600 rows of 512 F16 values after 1000 bytes of something else: several blocks of rows per thread.
+  const nrows = 600, nPerRow = 512, skip = 1000;
+  const values = rows(DATASETS['heavy-tailed with outliers']!, new Rng(11), nrows, nPerRow);
+  const f16 = Buffer.alloc(nrows * nPerRow * 2);
+  native.quantizeSync({ srcType: GgmlType.F32, dstType: GgmlType.F16, nrows, nPerRow, src: values, dst: f16, simd: 0 });
+  const file = join(tmp.dir, 'rows.bin');
+  writeFileSync(file, Buffer.concat([Buffer.alloc(skip, 7), f16]));
+  const job = (dst: Buffer) => ({ srcType: GgmlType.F16, dstType: GgmlType.Q4_K, nrows, nPerRow, dst, simd: resolveSimd(native), threads: 3 });
+  const outBytes = nrows * rowBytes(GgmlType.Q4_K, nPerRow)!;
+  it.runIf(native.info.fileSource)('gives the bytes the same rows give from memory', async () => {
+    const fromMemory = Buffer.alloc(outBytes), fromFile = Buffer.alloc(outBytes);
+    await native.quantizeAsync({ ...job(fromMemory), src: f16 });
+    const fh = await open(file, 'r');
+    try {
+      const r = await native.quantizeAsync({ ...job(fromFile), srcFd: fh.fd, srcOffset: skip, prefetchOffset: 0, prefetchLength: skip });
+      expect(r).toMatchObject({ readError: null, invalidInputRow: -1, invalidOutputRow: -1 });
+    } finally {
+      await fh.close();
+    }
+    expect(fromFile.equals(fromMemory)).toBe(true);
+  });
+  it.runIf(native.info.fileSource)('reports a file that ends before the rows do', async () => {
+    const fh = await open(file, 'r');
+    try {
+      const r = await native.quantizeAsync({ ...job(Buffer.alloc(outBytes)), srcFd: fh.fd, srcOffset: skip + 2 * nPerRow });
+      expect(r.readError).toBe('EOF');
+    } finally {
+      await fh.close();
+    }
+  });
+  it.runIf(native.info.fileSource)('reports a descriptor it cannot read', async () => {
+    const fh = await open(join(tmp.dir, 'write-only.bin'), 'w');
+    try {
+      const r = await native.quantizeAsync({ ...job(Buffer.alloc(outBytes)), srcFd: fh.fd, srcOffset: 0 });
+      expect(r.readError).toMatch(/bad file descriptor/i);
+    } finally {
+      await fh.close();
+    }
+  });
+  it.each([
+    ['both src and srcFd', { src: f16, srcFd: 0, srcOffset: 0 }, /give src or srcFd, not both/],
+    ['a negative descriptor', { srcFd: -1, srcOffset: 0 }, /srcFd must be an integer/],
+    ['no offset', { srcFd: 0 }, /srcOffset must be a number/],
+  ])('refuses %s', (_what, patch, message) => {
+    expect(() => native.quantizeSync({ ...job(Buffer.alloc(outBytes)), ...(patch as object) } as NativeQuantizeJob)).toThrow(message);
+  });
 });
 
 describe('context awareness', () => {

@@ -1,6 +1,6 @@
 /** The engine's chunk pipeline: reads run ahead of the quantization across tensor boundaries, and the bytes do not
- * depend on the chunk size or on how the output goes to the disk. */
-import { readFileSync } from 'node:fs';
+ * depend on the chunk size, on who reads the input or on how the output goes to the disk. */
+import { copyFileSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantize } from '../src/api.js';
@@ -53,6 +53,40 @@ describe('engine pipeline', () => {
       expect(finished, `${tensors[i]!.name}`).toBeGreaterThanOrEqual(0);
       expect(nextRead, `${tensors[i + 1]!.name} read after ${tensors[i]!.name} was done`).toBeLessThan(finished);
     }
+  });
+
+  it('writes the same bytes whether the native workers read the file or the JS side reads it for them', async () => {
+    const model = await openModel(input);
+    const plan = buildPlan(model, { preset: 'Q4_K_M' });
+    const native = loadNative();
+    const outputs = [join(tmp.dir, 'workers-read.gguf'), join(tmp.dir, 'js-read.gguf')];
+    await executePlan(model, plan, [outputs[0]!], { native, simd: resolveSimd(native), threads: 2, chunkBytes: 40000 });
+    const reader = await TensorDataReader.open(model.files.map((f) => f.path));
+    let reads = 0;
+    const source: TensorSource = {
+      read: (t, start, length, into) => { reads++; return reader.read(t, start, length, into); },
+      close: () => reader.close(),
+    };
+    await executePlan(model, plan, [outputs[1]!], { native, simd: resolveSimd(native), threads: 2, chunkBytes: 40000, source });
+    expect(reads).toBeGreaterThan(plan.tensors.length);
+    expect(readFileSync(outputs[1]!).equals(readFileSync(outputs[0]!))).toBe(true);
+  });
+
+  it('an input cut short while it is quantized is reported as truncated and leaves no output', async () => {
+    const copy = join(tmp.dir, 'shrinking.gguf'), output = join(tmp.dir, 'from-shrinking.gguf');
+    copyFileSync(input, copy);
+    const half = Math.floor(statSync(copy).size / 2);
+    let cut = false;
+    const run = quantize({
+      input: copy, output, preset: 'Q4_K_M', chunkBytes: 3000, threads: 2,
+      onProgress: () => {
+        if (!cut) truncateSync(copy, half);
+        cut = true;
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'E_GGUF_TRUNCATED', message: expect.stringContaining('shrinking.gguf ended while reading tensor') });
+    expect(cut).toBe(true);
+    expect(readdirSync(tmp.dir).filter((f) => f.startsWith('from-shrinking'))).toEqual([]);
   });
 
   it('writes the same bytes whatever the chunk size', async () => {

@@ -1,7 +1,9 @@
-/** Executes a plan: tensors stream through in row chunks (positional reads, never the whole
- * tensor), are converted and quantized by the native workers off the JS thread, and are written in
- * order. The next chunk is read while the current one is quantized and the previous one written,
- * with two fixed sets of buffers, so memory stays bounded whatever the model size. */
+/** Executes a plan: tensors stream through in row chunks (never the whole tensor), are converted and
+ * quantized by the native workers off the JS thread, and are written in order, the previous chunk while
+ * the current one is quantized, with two fixed sets of buffers, so memory stays bounded whatever the
+ * model size. Chunks of a GGUF file are read by the native workers themselves, each its own rows into a
+ * buffer in its cache, while the kernel is asked to fetch the next chunk from the disk; chunks of other
+ * sources (and tensors copied as they are) are read a chunk ahead into buffers on the JS side. */
 import { AbortError, QuantNativeError } from '../errors.js';
 import { ggmlTypeName, rowBytes } from '../ggml-types.js';
 import type { GgufTensorInfo } from '../gguf/format.js';
@@ -40,13 +42,17 @@ export interface EngineOptions {
 }
 
 /** One set of reusable buffers, sized for the largest chunk of any tensor; each output chunk is placed at its
- * file offset's phase (chunkAt), so that the writer sends it to the disk without a copy. */
+ * file offset's phase (chunkAt), so that the writer sends it to the disk without a copy. The input buffers are
+ * made when a chunk is first read on the JS side. */
 class BufferPair {
-  readonly input: Buffer[];
+  private inputs: Buffer[] | undefined;
   readonly output: Uint8Array[];
-  constructor(inBytes: number, outBytes: number, alignedAlloc: AlignedAlloc | undefined) {
-    this.input = [Buffer.allocUnsafe(inBytes), Buffer.allocUnsafe(inBytes)];
+  constructor(private readonly inBytes: number, outBytes: number, alignedAlloc: AlignedAlloc | undefined) {
     this.output = [chunkMemory(alignedAlloc, outBytes), chunkMemory(alignedAlloc, outBytes)];
+  }
+  input(k: number): Buffer {
+    this.inputs ??= [Buffer.allocUnsafe(this.inBytes), Buffer.allocUnsafe(this.inBytes)];
+    return this.inputs[k % 2]!;
   }
 }
 
@@ -74,7 +80,10 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
   const onAbort = (): void => { Atomics.store(cancel, 0, 1); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const reader: TensorSource = o.source ?? await TensorDataReader.open(model.files.map((f) => f.path));
+  const files = o.source ? undefined : await TensorDataReader.open(model.files.map((f) => f.path));
+  const reader: TensorSource = o.source ?? files!;
+  // Where the addon cannot read files (Windows), every chunk is read on the JS side.
+  const direct = o.native.info.fileSource ? files : undefined;
   const writers: GgufFileWriter[] = [];
   let bytesDone = 0;
   let index = 0;
@@ -88,7 +97,7 @@ export async function executePlan(model: GgufModel, plan: QuantPlan, paths: read
         writers.push(writer);
         return writer;
       };
-      await processTensors(file.tensors, reader, openWriter, buffers, o, cancel, index, (t, i, n) => {
+      await processTensors(file.tensors, reader, direct, openWriter, buffers, o, cancel, index, (t, i, n) => {
         bytesDone += n;
         o.onProgress?.({ tensorIndex: i, tensorName: t.name, bytesDone });
       });
@@ -135,11 +144,17 @@ function chunksOf(tensors: readonly TensorPlan[], firstIndex: number, chunkBytes
   return chunks;
 }
 
+/** Bytes [start, start + length) of its tensor's data that a chunk covers. */
+function chunkRange(c: Chunk): { start: number; length: number } {
+  const srcRow = rowBytes(c.tensor.sourceType, c.tensor.source.dims[0]!)!;
+  return { start: c.firstRow * srcRow, length: c.rows * srcRow };
+}
+
 /** Streams the tensors of one output file through the buffers as one sequence of chunks, so that the next
- * tensor's first read overlaps the current tensor's last quantization. `advance` reports each tensor's start
- * (0 bytes) and every chunk done. */
+ * tensor's first read overlaps the current tensor's last quantization. `direct`: the files whose chunks the
+ * native workers read themselves. `advance` reports each tensor's start (0 bytes) and every chunk done. */
 async function processTensors(
-  tensors: readonly TensorPlan[], reader: TensorSource, openWriter: () => Promise<GgufFileWriter>, buffers: BufferPair, o: EngineOptions,
+  tensors: readonly TensorPlan[], reader: TensorSource, direct: TensorDataReader | undefined, openWriter: () => Promise<GgufFileWriter>, buffers: BufferPair, o: EngineOptions,
   cancel: Int32Array, firstIndex: number, advance: (t: TensorPlan, index: number, bytes: number) => void,
 ): Promise<void> {
   const chunks = chunksOf(tensors, firstIndex, o.chunkBytes);
@@ -149,10 +164,18 @@ async function processTensors(
     p.catch(() => undefined);
     return p;
   };
+  // Copies go from the input buffer to the writer, so they are read here whatever the source.
+  const inFile = (k: number): ReturnType<TensorDataReader['locate']> | undefined => {
+    const c = chunks[k];
+    if (!direct || !c || c.tensor.action === 'copy') return undefined;
+    const { start, length } = chunkRange(c);
+    return direct.locate(c.tensor.source, start, length);
+  };
   const read = (k: number): Promise<void> => {
     const c = chunks[k]!;
-    const srcRow = rowBytes(c.tensor.sourceType, c.tensor.source.dims[0]!)!;
-    return handled(reader.read(c.tensor.source, c.firstRow * srcRow, c.rows * srcRow, buffers.input[k % 2]!));
+    if (inFile(k)) return Promise.resolve();
+    const { start, length } = chunkRange(c);
+    return handled(reader.read(c.tensor.source, start, length, buffers.input(k)));
   };
 
   let pendingRead = chunks.length > 0 ? read(0) : Promise.resolve();
@@ -173,8 +196,8 @@ async function processTensors(
       const ne0 = t.source.dims[0]!;
       const srcRow = rowBytes(t.sourceType, ne0)!;
       const dstRow = rowBytes(t.targetType, ne0)!;
-      const input = buffers.input[k % 2]!;
       if (t.action === 'copy') {
+        const input = buffers.input(k);
         // Copies are validated too, as llama.cpp's loader checks every byte range it reads.
         const bad = o.native.findInvalidRow({ type: t.sourceType, nrows: n, nPerRow: ne0, data: input });
         if (bad >= 0) throw invalidInput(t, firstRow + bad);
@@ -184,11 +207,16 @@ async function processTensors(
         await pendingWrite;
       } else {
         const output = chunkAt(buffers.output[k % 2]!, writer.fileOffset(index - firstIndex, firstRow * dstRow), n * dstRow);
+        const here = inFile(k), ahead = inFile(k + 1);
+        const source = here ? { srcFd: here.fd, srcOffset: here.offset } : { src: buffers.input(k) };
+        const prefetch = here && ahead?.fd === here.fd ? { prefetchOffset: ahead.offset, prefetchLength: ahead.length } : {};
         const r = await o.native.quantizeAsync({
-          srcType: t.sourceType, dstType: t.targetType, nrows: n, nPerRow: ne0, src: input, dst: output,
+          srcType: t.sourceType, dstType: t.targetType, nrows: n, nPerRow: ne0, ...source, ...prefetch, dst: output,
           simd: o.simd, threads: o.threads, imatrix: t.imatrix, firstRow, rowsPerMatrix: t.source.dims[1] ?? 1, cancel,
         });
         if (r.cancelled) throwIfAborted(o.signal);
+        // As llama.cpp's loader, a file that ends early is an error before any row's data is.
+        if (r.readError !== null) throw r.readError === 'EOF' ? direct!.truncated(t.source) : readFailed(t, r.readError);
         if (r.invalidInputRow >= 0) throw invalidInput(t, r.invalidInputRow);
         if (r.invalidOutputRow >= 0) {
           throw new QuantNativeError('E_QUANTIZED_INVALID', `quantized data validation failed: tensor ${t.name}, row ${r.invalidOutputRow}: a ${ggmlTypeName(t.targetType)} scale or value is NaN or Inf (llama.cpp refuses it too)`, {
@@ -206,6 +234,12 @@ async function processTensors(
     await pendingRead.catch(() => undefined);
     await pendingWrite.catch(() => undefined);
   }
+}
+
+function readFailed(t: TensorPlan, reason: string): QuantNativeError {
+  return new QuantNativeError('E_IO', `cannot read tensor ${t.name}: ${reason}`, {
+    hint: 'check that the input file is readable and not being changed while it is quantized',
+  });
 }
 
 function invalidInput(t: TensorPlan, row: number): QuantNativeError {

@@ -343,6 +343,21 @@ export class TensorDataReader {
     return new TensorDataReader(handles, [...paths]);
   }
 
+  /** Where bytes [start, start + length) of a tensor's data lie: the open file's descriptor and offset. */
+  locate(tensor: GgufTensorInfo, start: number, length: number): { fd: number; offset: number; length: number } {
+    if (start < 0 || length < 0 || start + length > tensor.nbytes) {
+      throw new RangeError(`range of ${length} bytes at ${start} is outside tensor ${tensor.name} (${tensor.nbytes} bytes)`);
+    }
+    const fh = this.handles[tensor.fileIndex];
+    if (!fh) throw new RangeError(`tensor ${tensor.name} names file ${tensor.fileIndex}, which is not open`);
+    return { fd: fh.fd, offset: tensor.dataStart + start, length };
+  }
+
+  /** The error of a read of a tensor's data that found its file shorter than the metadata says. */
+  truncated(tensor: GgufTensorInfo): GgufError {
+    return new GgufError('E_GGUF_TRUNCATED', `${this.paths[tensor.fileIndex]} ended while reading tensor ${tensor.name}`, { file: this.paths[tensor.fileIndex], hint: TRUNCATED_HINT });
+  }
+
   /** Reads bytes [start, start + length) of a tensor's data into `into` (from its offset 0). */
   async read(tensor: GgufTensorInfo, start: number, length: number, into: Uint8Array): Promise<void> {
     if (start < 0 || length < 0 || start + length > tensor.nbytes || length > into.length) {
@@ -353,9 +368,7 @@ export class TensorDataReader {
     let done = 0;
     while (done < length) {
       const { bytesRead } = await fh.read(into, done, length - done, tensor.dataStart + start + done);
-      if (bytesRead === 0) {
-        throw new GgufError('E_GGUF_TRUNCATED', `${this.paths[tensor.fileIndex]} ended while reading tensor ${tensor.name}`, { file: this.paths[tensor.fileIndex], hint: TRUNCATED_HINT });
-      }
+      if (bytesRead === 0) throw this.truncated(tensor);
       done += bytesRead;
     }
   }
