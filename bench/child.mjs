@@ -2,7 +2,7 @@
 //   node bench/child.mjs ours|target|convert|llama|io|read|write|kernel <input> <output> <preset> <threads> [imatrix]
 // (target: <preset> is the target file size in bytes; ours and llama take an optional GGUF imatrix)
 // (input may be a Hugging Face folder for ours, convert and io). read, write and kernel time the
-// pipeline's serial stages alone: its positional reads of the input in 32 MiB chunks, its writer
+// pipeline's serial stages alone: its JS-side positional reads of the input in 32 MiB chunks, its writer
 // writing <preset>'s output size (with the writer's syncs and rename), and one thread of <preset>'s
 // main kernel on the input's largest F16 tensor.
 // Prints one JSON line: wall seconds, CPU seconds, peak RSS bytes.

@@ -113,6 +113,8 @@ if (process.env.BENCH_TARGET !== '0') {
 if (process.env.BENCH_STAGES !== '0') {
   // The stages that run on one thread whatever the thread count, each alone, against one thread of
   // the Q4_K kernel (F16 input): a machine with N cores is held back once one of them is below N times that.
+  // Reading is one of them only for what the JS side reads (Hugging Face shards, tensors copied as they are):
+  // the workers read a GGUF input's quantized tensors themselves, each its own rows.
   const kernel = run('kernel', input, input, 'q4_K');
   const perCore = kernel.bytes / 1e6 / kernel.wall;
   const read = run('read', input, input, 'Q4_K_M');
@@ -124,7 +126,7 @@ if (process.env.BENCH_STAGES !== '0') {
   console.log(`\nserial stages (MB/s of F16 input; one thread of the q4_K kernel: ${perCore.toFixed(0)} MB/s)`);
   console.log('| stage | MB/s of input | x one q4_K thread |');
   console.log('|---|---:|---:|');
-  console.log(`| reading (positional reads, 32 MiB chunks) | ${(mb / read.wall).toFixed(0)} | ${(mb / read.wall / perCore).toFixed(1)} |`);
+  console.log(`| reading on the JS side (safetensors shards, copied tensors; positional reads, 32 MiB chunks) | ${(mb / read.wall).toFixed(0)} | ${(mb / read.wall / perCore).toFixed(1)} |`);
   console.log(`| writing Q4_K_M's output (with the syncs and the rename) | ${(mb / write.wall).toFixed(0)} | ${(mb / write.wall / perCore).toFixed(1)} |`);
   console.log(`Q4_K_M whole model: 1 thread ${t1.toFixed(2)} s, ${threads} threads ${tN.toFixed(2)} s: ${(t1 / tN).toFixed(2)}x`);
   rmSync(scaled, { force: true });
