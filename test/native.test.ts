@@ -1,9 +1,10 @@
-/** The addon: SIMD path forcing, context awareness (workers), never blocking the event loop. */
+/** The addon: SIMD path forcing, its checks, reading rows from a file, context awareness (workers), never blocking the
+ * event loop. */
 import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quantizeRows } from '../src/api.js';
 import { GgmlType, ggmlTypeByName, rowBytes } from '../src/ggml-types.js';
 import { loadNative, resolveSimd, type NativeQuantizeJob } from '../src/native.js';
@@ -93,19 +94,28 @@ describe('the binding checks what it is given', () => {
   );
 });
 
-describe('rows read from a file by the job (srcFd)', () => {
+// Windows builds cannot read Node's descriptors (another C runtime): there the option is refused, and the engine
+// reads every chunk on the JS side.
+it.runIf(!native.info.fileSource)('srcFd is refused where the addon cannot read files', () => {
+  const job = { srcType: GgmlType.F32, dstType: GgmlType.Q4_K, nrows: 1, nPerRow: 256, dst: Buffer.alloc(144), simd: 0 };
+  expect(() => native.quantizeSync({ ...job, srcFd: 0, srcOffset: 0 })).toThrow(/srcFd is not supported on this platform/);
+});
+
+describe.runIf(native.info.fileSource)('rows read from a file by the job (srcFd)', () => {
   const tmp = tempDir('qn-native-fd-');
-  afterAll(() => tmp.cleanup());
   // 600 rows of 512 F16 values after 1000 bytes of something else: several blocks of rows per thread.
   const nrows = 600, nPerRow = 512, skip = 1000;
-  const values = rows(DATASETS['heavy-tailed with outliers']!, new Rng(11), nrows, nPerRow);
   const f16 = Buffer.alloc(nrows * nPerRow * 2);
-  native.quantizeSync({ srcType: GgmlType.F32, dstType: GgmlType.F16, nrows, nPerRow, src: values, dst: f16, simd: 0 });
   const file = join(tmp.dir, 'rows.bin');
-  writeFileSync(file, Buffer.concat([Buffer.alloc(skip, 7), f16]));
+  beforeAll(() => {
+    const values = rows(DATASETS['heavy-tailed with outliers']!, new Rng(11), nrows, nPerRow);
+    native.quantizeSync({ srcType: GgmlType.F32, dstType: GgmlType.F16, nrows, nPerRow, src: values, dst: f16, simd: 0 });
+    writeFileSync(file, Buffer.concat([Buffer.alloc(skip, 7), f16]));
+  });
+  afterAll(() => tmp.cleanup());
   const job = (dst: Buffer) => ({ srcType: GgmlType.F16, dstType: GgmlType.Q4_K, nrows, nPerRow, dst, simd: resolveSimd(native), threads: 3 });
   const outBytes = nrows * rowBytes(GgmlType.Q4_K, nPerRow)!;
-  it.runIf(native.info.fileSource)('gives the bytes the same rows give from memory', async () => {
+  it('gives the bytes the same rows give from memory', async () => {
     const fromMemory = Buffer.alloc(outBytes), fromFile = Buffer.alloc(outBytes);
     await native.quantizeAsync({ ...job(fromMemory), src: f16 });
     const fh = await open(file, 'r');
@@ -117,7 +127,7 @@ describe('rows read from a file by the job (srcFd)', () => {
     }
     expect(fromFile.equals(fromMemory)).toBe(true);
   });
-  it.runIf(native.info.fileSource)('reports a file that ends before the rows do', async () => {
+  it('reports a file that ends before the rows do', async () => {
     const fh = await open(file, 'r');
     try {
       const r = await native.quantizeAsync({ ...job(Buffer.alloc(outBytes)), srcFd: fh.fd, srcOffset: skip + 2 * nPerRow });
@@ -126,7 +136,7 @@ describe('rows read from a file by the job (srcFd)', () => {
       await fh.close();
     }
   });
-  it.runIf(native.info.fileSource)('reports a descriptor it cannot read', async () => {
+  it('reports a descriptor it cannot read', async () => {
     const fh = await open(join(tmp.dir, 'write-only.bin'), 'w');
     try {
       const r = await native.quantizeAsync({ ...job(Buffer.alloc(outBytes)), srcFd: fh.fd, srcOffset: 0 });
