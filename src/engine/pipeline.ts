@@ -164,16 +164,16 @@ async function processTensors(
     p.catch(() => undefined);
     return p;
   };
-  // Copies go from the input buffer to the writer, so they are read here whatever the source.
-  const inFile = (k: number): ReturnType<TensorDataReader['locate']> | undefined => {
-    const c = chunks[k];
-    if (!direct || !c || c.tensor.action === 'copy') return undefined;
+  // Where in its file each chunk the workers read lies. Copies go from the input buffer to the writer, so they are
+  // read on the JS side whatever the source.
+  const inFile = chunks.map((c) => {
+    if (!direct || c.tensor.action === 'copy') return undefined;
     const { start, length } = chunkRange(c);
     return direct.locate(c.tensor.source, start, length);
-  };
+  });
   const read = (k: number): Promise<void> => {
     const c = chunks[k]!;
-    if (inFile(k)) return Promise.resolve();
+    if (inFile[k]) return Promise.resolve();
     const { start, length } = chunkRange(c);
     return handled(reader.read(c.tensor.source, start, length, buffers.input(k)));
   };
@@ -207,7 +207,7 @@ async function processTensors(
         await pendingWrite;
       } else {
         const output = chunkAt(buffers.output[k % 2]!, writer.fileOffset(index - firstIndex, firstRow * dstRow), n * dstRow);
-        const here = inFile(k), ahead = inFile(k + 1);
+        const here = inFile[k], ahead = inFile[k + 1];
         const source = here ? { srcFd: here.fd, srcOffset: here.offset } : { src: buffers.input(k) };
         const prefetch = here && ahead?.fd === here.fd ? { prefetchOffset: ahead.offset, prefetchLength: ahead.length } : {};
         const r = await o.native.quantizeAsync({

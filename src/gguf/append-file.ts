@@ -55,7 +55,7 @@ export class AppendFile {
   private fill = 0;
   private current = 0;
   /** The writes under way (the other staging buffer's, an in-place one); their failure is taken by the next
-   * submit or by finish. */
+   * staged write's caller or by finish. */
   private inFlight: Promise<void> = Promise.resolve();
   private buffered: Promise<FileHandle> | undefined;
   private flushing: Promise<void> | undefined;
@@ -107,7 +107,7 @@ export class AppendFile {
       this.stages[this.current]!.set(data.subarray(at, at + n), this.fill);
       this.fill += n;
       at += n;
-      if (this.fill === STAGE_BYTES) await this.submit(STAGE_BYTES);
+      if (this.fill === STAGE_BYTES) await this.issue(STAGE_BYTES);
     }
     this.length += data.length;
   }
@@ -138,7 +138,7 @@ export class AppendFile {
   /** Writes what is staged, sets the file's length and makes the data durable. */
   async finish(): Promise<void> {
     if (this.stages.length > 0) {
-      if (this.fill > 0) await this.submit(this.fill);
+      if (this.fill > 0) await this.issue(this.fill);
       await this.inFlight;
       // The last direct write was padded to a whole block.
       await this.fh.truncate(this.length);
@@ -166,11 +166,6 @@ export class AppendFile {
     this.length += data.length;
   }
 
-  /** Starts writing the current staging buffer and waits until the other one may be refilled. */
-  private async submit(bytes: number): Promise<void> {
-    await this.issue(bytes);
-  }
-
   /** Starts writing the current staging buffer; the promise returned settles when the other one may be refilled. */
   private issue(bytes: number): Promise<void> {
     const stage = this.stages[this.current]!;
@@ -178,7 +173,7 @@ export class AppendFile {
     stage.fill(0, bytes, padded);
     const previous = this.inFlight;
     const write = this.writeStage(stage.subarray(0, padded), this.stagedAt);
-    // Rejections are taken when the write is awaited, by the next submit or by finish.
+    // Rejections are taken when the write is awaited, by the next issue's caller or by finish.
     write.catch(() => undefined);
     this.inFlight = write;
     this.stagedAt += bytes;

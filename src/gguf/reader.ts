@@ -19,7 +19,6 @@ const MAX_ARRAY = 2 ** 30;
 const MIN_KV_BYTES = 8 + 1 + 4 + 1;
 const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8;
 
-
 /** A cursor over a file that reads through a window, so parsing costs few syscalls. */
 class Cursor {
   pos = 0;
